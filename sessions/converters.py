@@ -1,0 +1,17 @@
+"""URL converters that accept only well-formed OpenCode ids, so odd paths 404 early."""
+
+from sessions.opencode import QUESTION_ID, SESSION_ID
+
+
+class SessionIdConverter:
+    regex = SESSION_ID.pattern
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class QuestionIdConverter(SessionIdConverter):
+    regex = QUESTION_ID.pattern

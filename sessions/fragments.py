@@ -1,0 +1,65 @@
+"""HTML fragments for the live page, rendered from the same partials as the page.
+
+Every fragment is an htmx out-of-band swap keyed by a stable DOM id, so the
+WebSocket extension can place it: `msg-<id>`, `question-<id>`, `session-status`,
+`transcript`, `questions` and `upstream-banner`.
+"""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from sessions.forms import QuestionReplyForm
+from sessions.transcript import MessageView, QuestionView
+
+
+def message_html(message: MessageView, oob: str = "") -> str:
+    return render_to_string(
+        "sessions/partials/message.html", {"message": message, "oob": oob}
+    )
+
+
+def question_html(question: QuestionView, oob: str = "") -> str:
+    return render_to_string(
+        "sessions/partials/question.html",
+        {"question": question, "form": QuestionReplyForm(question), "oob": oob},
+    )
+
+
+def status_html(session_id: str, status: str) -> str:
+    return render_to_string(
+        "sessions/partials/status.html",
+        {"session_id": session_id, "status": status, "oob": "outerHTML"},
+    )
+
+
+def banner_html(error_headline: str = "", error_detail: str = "") -> str:
+    return render_to_string(
+        "sessions/partials/banner.html",
+        {"headline": error_headline, "detail": error_detail, "oob": "outerHTML"},
+    )
+
+
+# `rendered_html` below must come from our own templates: it is inserted unescaped.
+
+
+def append_html(container_id: str, rendered_html: str) -> str:
+    return format_html(
+        '<div id="{}" hx-swap-oob="beforeend">{}</div>',
+        container_id,
+        mark_safe(rendered_html),
+    )
+
+
+def replace_children_html(container_id: str, rendered_html: str) -> str:
+    return format_html(
+        '<div id="{}" hx-swap-oob="innerHTML">{}</div>',
+        container_id,
+        mark_safe(rendered_html),
+    )
+
+
+def delete_html(dom_id: str) -> str:
+    return format_html('<div id="{}" hx-swap-oob="delete"></div>', dom_id)

@@ -1,0 +1,348 @@
+"""The only code that speaks HTTP to the OpenCode server (its v2 `/api/` routes).
+
+`OpenCodeClient` is synchronous, for views; `AsyncOpenCodeClient` is for the poller.
+Both share every route through `_Routes`, authenticate with HTTP Basic, time out
+after `OPENCODE_TIMEOUT` seconds and turn failures into the few exception types below.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# OpenCode ids are a prefix, an underscore and 26 letters or digits; accept a little
+# more so a future id format still reaches the server, which is the final judge.
+ID_BODY = r"[0-9A-Za-z]{10,64}"
+SESSION_ID = re.compile(rf"ses_{ID_BODY}")
+QUESTION_ID = re.compile(rf"que_{ID_BODY}")
+MESSAGE_ID = re.compile(rf"msg_{ID_BODY}")
+PERMISSION_ID = re.compile(rf"per_{ID_BODY}")
+
+# The message route serves at most 200 messages a page.
+MESSAGE_PAGE_LIMIT = 200
+
+
+class OpenCodeError(Exception):
+    """Base of every failure talking to OpenCode; `str()` is safe to show users."""
+
+    headline = "OpenCode returned an error"
+
+
+class OpenCodeUnreachable(OpenCodeError):
+    headline = "OpenCode is unreachable"
+
+
+class OpenCodeTimeout(OpenCodeUnreachable):
+    headline = "OpenCode did not answer in time"
+
+
+class OpenCodeUnauthorized(OpenCodeError):
+    headline = "OpenCode refused our credentials"
+
+
+class OpenCodeNotFound(OpenCodeError):
+    headline = "Not found on the OpenCode server"
+
+
+class OpenCodeUpstreamError(OpenCodeError):
+    """Any other error status; `status` and OpenCode's `_tag` name it."""
+
+    def __init__(self, message: str, status: int, tag: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.tag = tag
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to OpenCode, built once and sent by either client."""
+
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    # Most v2 replies wrap their payload in {"data": ...}; `unwrap` picks it out.
+    unwrap: bool = True
+
+
+def _location_params(directory: str) -> dict[str, str]:
+    return {"location[directory]": directory}
+
+
+def _error_from(response: httpx.Response, call: Call) -> OpenCodeError:
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    tag = str(payload.get("_tag") or payload.get("name") or "")
+    detail = payload.get("message") or (payload.get("data") or {}).get("message") or ""
+    status = response.status_code
+    if status in (401, 403):
+        return OpenCodeUnauthorized(
+            "OpenCode refused our credentials: check OPENCODE_SERVER_USERNAME and "
+            "OPENCODE_SERVER_PASSWORD"
+        )
+    if status == 404:
+        return OpenCodeNotFound(detail or f"{call.path} was not found")
+    return OpenCodeUpstreamError(
+        f"OpenCode answered {status} to {call.method} {call.path}"
+        + (f": {detail}" if detail else ""),
+        status=status,
+        tag=tag,
+    )
+
+
+def _decode(response: httpx.Response, call: Call) -> Any:
+    if response.status_code >= 400:
+        error = _error_from(response, call)
+        log = logger.info if isinstance(error, OpenCodeNotFound) else logger.warning
+        log("OpenCode %s %s -> %s", call.method, call.path, response.status_code)
+        raise error
+    if response.status_code == 204 or not response.content:
+        return None
+    try:
+        payload = response.json()
+    except ValueError as error:
+        logger.warning("OpenCode %s %s returned invalid JSON", call.method, call.path)
+        raise OpenCodeUpstreamError(
+            f"OpenCode returned invalid JSON to {call.method} {call.path}",
+            status=response.status_code,
+        ) from error
+    if call.unwrap and isinstance(payload, dict) and "data" in payload:
+        return payload["data"]
+    return payload
+
+
+def _transport_error(error: httpx.TransportError, call: Call) -> OpenCodeError:
+    if isinstance(error, httpx.TimeoutException):
+        logger.warning("OpenCode %s %s timed out", call.method, call.path)
+        return OpenCodeTimeout(f"OpenCode did not answer {call.path} in time")
+    logger.warning("OpenCode %s %s failed: %s", call.method, call.path, error)
+    return OpenCodeUnreachable(f"OpenCode is unreachable: {type(error).__name__}")
+
+
+class _Routes:
+    """The v2 routes this dashboard uses; `_send` is sync or async per client."""
+
+    def _send(self, call: Call) -> Any:
+        raise NotImplementedError
+
+    def health(self) -> Any:
+        return self._send(Call("GET", "/api/health", unwrap=False))
+
+    def resolve_location(self, directory: str) -> Any:
+        return self._send(
+            Call("GET", "/api/location", _location_params(directory), unwrap=False)
+        )
+
+    def create_session(self, directory: str) -> Any:
+        return self._send(
+            Call("POST", "/api/session", body={"location": {"directory": directory}})
+        )
+
+    def list_sessions(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str = "",
+        directory: str = "",
+        search: str = "",
+    ) -> Any:
+        params: dict[str, Any] = {"limit": limit}
+        # The server rejects `order` next to `cursor`: a cursor carries its order.
+        if cursor:
+            params["cursor"] = cursor
+        else:
+            params["order"] = "desc"
+        if directory:
+            params["directory"] = directory
+        if search:
+            params["search"] = search
+        return self._send(Call("GET", "/api/session", params, unwrap=False))
+
+    def get_session(self, session_id: str) -> Any:
+        return self._send(Call("GET", f"/api/session/{session_id}"))
+
+    def active_sessions(self) -> Any:
+        return self._send(Call("GET", "/api/session/active"))
+
+    def send_prompt(self, session_id: str, text: str) -> Any:
+        return self._send(
+            Call("POST", f"/api/session/{session_id}/prompt", body={"prompt": {"text": text}})
+        )
+
+    def list_messages(
+        self, session_id: str, *, limit: int = 50, cursor: str = "", order: str = "asc"
+    ) -> Any:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        else:
+            params["order"] = order
+        return self._send(
+            Call("GET", f"/api/session/{session_id}/message", params, unwrap=False)
+        )
+
+    def list_questions(self, session_id: str) -> Any:
+        return self._send(Call("GET", f"/api/session/{session_id}/question"))
+
+    def reply_question(
+        self, session_id: str, question_id: str, answers: list[list[str]]
+    ) -> Any:
+        return self._send(
+            Call(
+                "POST",
+                f"/api/session/{session_id}/question/{question_id}/reply",
+                body={"answers": answers},
+            )
+        )
+
+    def reject_question(self, session_id: str, question_id: str) -> Any:
+        return self._send(
+            Call("POST", f"/api/session/{session_id}/question/{question_id}/reject")
+        )
+
+    def interrupt(self, session_id: str) -> Any:
+        return self._send(Call("POST", f"/api/session/{session_id}/interrupt"))
+
+
+def _collect_page(page: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:
+    """Append one page of messages; return the next cursor, or None after the last page.
+
+    The server returns a `next` cursor even on the last page, so a short page ends
+    the walk.
+    """
+    batch = page.get("data") or []
+    messages.extend(batch)
+    cursor = (page.get("cursor") or {}).get("next")
+    if len(batch) < MESSAGE_PAGE_LIMIT or not cursor:
+        return None
+    return cursor
+
+
+def _client_options(
+    base_url: str, username: str, password: str, timeout: float
+) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "base_url": base_url,
+        "timeout": httpx.Timeout(timeout),
+        "headers": {"Accept": "application/json"},
+    }
+    if password:
+        options["auth"] = httpx.BasicAuth(username, password)
+    return options
+
+
+class OpenCodeClient(_Routes):
+    def __init__(
+        self,
+        base_url: str,
+        username: str = "opencode",
+        password: str = "",
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.Client(
+            transport=transport,
+            **_client_options(base_url, username, password, timeout),
+        )
+
+    def _send(self, call: Call) -> Any:
+        try:
+            response = self.http.request(
+                call.method, call.path, params=call.params or None, json=call.body
+            )
+        except httpx.TransportError as error:
+            raise _transport_error(error, call) from error
+        return _decode(response, call)
+
+    def all_messages(self, session_id: str) -> list[dict[str, Any]]:
+        """Walk every page of a session's messages, oldest first."""
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = ""
+        while cursor is not None:
+            page = self.list_messages(session_id, limit=MESSAGE_PAGE_LIMIT, cursor=cursor)
+            cursor = _collect_page(page, messages)
+        return messages
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class AsyncOpenCodeClient(_Routes):
+    def __init__(
+        self,
+        base_url: str,
+        username: str = "opencode",
+        password: str = "",
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.http = httpx.AsyncClient(
+            transport=transport,
+            **_client_options(base_url, username, password, timeout),
+        )
+
+    async def _send(self, call: Call) -> Any:
+        try:
+            response = await self.http.request(
+                call.method, call.path, params=call.params or None, json=call.body
+            )
+        except httpx.TransportError as error:
+            raise _transport_error(error, call) from error
+        return _decode(response, call)
+
+    async def all_messages(self, session_id: str) -> list[dict[str, Any]]:
+        """Walk every page of a session's messages, oldest first."""
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = ""
+        while cursor is not None:
+            page = await self.list_messages(
+                session_id, limit=MESSAGE_PAGE_LIMIT, cursor=cursor
+            )
+            cursor = _collect_page(page, messages)
+        return messages
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def _settings_options() -> dict[str, Any]:
+    if not settings.OPENCODE_URL:
+        raise OpenCodeUnreachable(
+            "OPENCODE_URL is not set: start the app with `manage.py runui`, which "
+            "runs its own OpenCode server, or point OPENCODE_URL at one"
+        )
+    return {
+        "base_url": settings.OPENCODE_URL,
+        "username": settings.OPENCODE_SERVER_USERNAME,
+        "password": settings.OPENCODE_SERVER_PASSWORD,
+        "timeout": settings.OPENCODE_TIMEOUT,
+    }
+
+
+_shared_client: tuple[tuple, OpenCodeClient] | None = None
+
+
+def get_client() -> OpenCodeClient:
+    """Return the process-wide sync client, rebuilt when the OpenCode settings change."""
+    global _shared_client
+    options = _settings_options()
+    key = tuple(sorted(options.items()))
+    if _shared_client is None or _shared_client[0] != key:
+        _shared_client = (key, OpenCodeClient(**options))
+    return _shared_client[1]
+
+
+def new_async_client() -> AsyncOpenCodeClient:
+    """Build an async client for the running event loop; the caller closes it."""
+    return AsyncOpenCodeClient(**_settings_options())

@@ -1,0 +1,312 @@
+"""The poller: one watcher per watched session, shared by all of its viewers.
+
+A watcher polls OpenCode for the session's messages, pending questions and run
+state, keeps what it last sent, and publishes only the changed fragments to the
+session's channel-layer group. Consumers join and leave through `registry`; the
+first viewer starts the watcher and the last one to leave cancels it, so upstream
+requests grow with watched sessions, not with viewers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from sessions import fragments
+from sessions.opencode import (
+    AsyncOpenCodeClient,
+    OpenCodeError,
+    OpenCodeNotFound,
+    new_async_client,
+)
+from sessions.transcript import (
+    STATUS_WAITING,
+    STATUS_WORKING,
+    message_view,
+    question_views,
+    session_status,
+)
+
+logger = logging.getLogger(__name__)
+
+# Newest messages fetched on each poll after the first full load.
+RECENT_MESSAGES = 50
+# While a question waits, poll at least this often (seconds) in case someone
+# answers it outside this dashboard.
+WAITING_POLL_MAX = 2.0
+# Longest pause (seconds) between polls while OpenCode keeps failing.
+FAILURE_BACKOFF_MAX = 30.0
+
+
+def group_name(session_id: str) -> str:
+    return f"session-{session_id}"
+
+
+def _digest(value: Any) -> str:
+    encoded = json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+def _with_jitter(seconds: float) -> float:
+    return seconds * random.uniform(0.8, 1.2)
+
+
+class SessionWatcher:
+    def __init__(
+        self,
+        session_id: str,
+        client_factory: Callable[[], AsyncOpenCodeClient] = new_async_client,
+    ) -> None:
+        self.session_id = session_id
+        self.group = group_name(session_id)
+        self.client_factory = client_factory
+        self.channel_layer = get_channel_layer()
+        self.viewers: set[str] = set()
+        self.polls = 0
+        self.ready = False
+        self.task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        # What the viewers currently show: raw messages in order, and per DOM id the
+        # digest and rendered HTML of each message and question.
+        self._messages: dict[str, dict[str, Any]] = {}
+        self._message_html: dict[str, tuple[str, str]] = {}
+        self._question_html: dict[str, tuple[str, str]] = {}
+        self._status = ""
+        self._error: OpenCodeError | None = None
+
+    # Lifecycle
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"watch {self.session_id}")
+
+    async def stop(self) -> None:
+        if self.task is None:
+            return
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+    def nudge(self) -> None:
+        """Poll now instead of at the next tick, after a view changed the session."""
+        self._wake.set()
+
+    async def add_viewer(self, channel_name: str) -> None:
+        self.viewers.add(channel_name)
+        if self.ready:
+            await self.channel_layer.send(
+                channel_name, {"type": "session.fragment", "html": self.full_state_html()}
+            )
+
+    # Polling
+
+    async def _run(self) -> None:
+        logger.info("Poller started for %s", self.session_id)
+        client = self.client_factory()
+        idle_delay = settings.OPENCODE_POLL_ACTIVE
+        failures = 0
+        try:
+            while True:
+                try:
+                    status = await self._poll(client)
+                except OpenCodeError as error:
+                    failures += 1
+                    await self._publish_error(error)
+                    delay = min(
+                        FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures
+                    )
+                else:
+                    failures = 0
+                    idle_delay = self._next_idle_delay(status, idle_delay)
+                    delay = idle_delay
+                if await self._sleep(_with_jitter(delay)):
+                    idle_delay = settings.OPENCODE_POLL_ACTIVE
+        finally:
+            await client.aclose()
+            logger.info("Poller stopped for %s after %d polls", self.session_id, self.polls)
+
+    @staticmethod
+    def _next_idle_delay(status: str, previous: float) -> float:
+        if status == STATUS_WORKING:
+            return settings.OPENCODE_POLL_ACTIVE
+        longest = settings.OPENCODE_POLL_IDLE_MAX
+        if status == STATUS_WAITING:
+            longest = min(longest, WAITING_POLL_MAX)
+        return min(previous * 2, longest)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait for the next tick; return True when a nudge cut the wait short."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    async def _poll(self, client: AsyncOpenCodeClient) -> str:
+        self.polls += 1
+        active, questions, messages = await asyncio.gather(
+            client.active_sessions(),
+            client.list_questions(self.session_id),
+            self._fetch_messages(client),
+        )
+        self._messages = messages
+        status = session_status(self.session_id, active, questions)
+        await self._publish(status, questions)
+        return status
+
+    async def _fetch_messages(
+        self, client: AsyncOpenCodeClient
+    ) -> dict[str, dict[str, Any]]:
+        """Load every message once, then only the newest page on later polls."""
+        if not self._messages:
+            loaded = await client.all_messages(self.session_id)
+            return {message["id"]: message for message in loaded}
+        page = await client.list_messages(
+            self.session_id, limit=RECENT_MESSAGES, order="desc"
+        )
+        recent = list(reversed(page.get("data") or []))
+        overlap = any(message["id"] in self._messages for message in recent)
+        if not overlap and len(recent) >= RECENT_MESSAGES:
+            # More messages arrived than one page holds: reload them all.
+            loaded = await client.all_messages(self.session_id)
+            return {message["id"]: message for message in loaded}
+        merged = dict(self._messages)
+        for message in recent:
+            merged[message["id"]] = message
+        return merged
+
+    # Publishing
+
+    async def _publish(self, status: str, questions: list[dict[str, Any]]) -> None:
+        pieces: list[str] = []
+        if self._error is not None:
+            self._error = None
+            pieces.append(fragments.banner_html())
+        pieces.extend(self._message_changes())
+        pieces.extend(self._question_changes(questions))
+        if status != self._status:
+            self._status = status
+            pieces.append(fragments.status_html(self.session_id, status))
+
+        if not self.ready:
+            self.ready = True
+            await self._send_group(self.full_state_html())
+        elif pieces:
+            await self._send_group("".join(pieces))
+
+    def _message_changes(self) -> list[str]:
+        pieces = []
+        appended = []
+        for message_id, raw in self._messages.items():
+            digest = _digest(raw)
+            known = self._message_html.get(message_id)
+            if known and known[0] == digest:
+                continue
+            view = message_view(raw)
+            html = fragments.message_html(view)
+            self._message_html[message_id] = (digest, html)
+            if known:
+                pieces.append(fragments.message_html(view, oob="outerHTML"))
+            else:
+                appended.append(html)
+        if appended:
+            pieces.append(fragments.append_html("transcript", "".join(appended)))
+        return pieces
+
+    def _question_changes(self, questions: list[dict[str, Any]]) -> list[str]:
+        views = question_views(questions, list(self._messages.values()))
+        current = {view.dom_id: view for view in views}
+        pieces = []
+        for dom_id in list(self._question_html):
+            if dom_id not in current:
+                del self._question_html[dom_id]
+                pieces.append(fragments.delete_html(dom_id))
+        appended = []
+        for dom_id, view in current.items():
+            digest = _digest(dataclasses.asdict(view))
+            known = self._question_html.get(dom_id)
+            if known and known[0] == digest:
+                continue
+            html = fragments.question_html(view)
+            self._question_html[dom_id] = (digest, html)
+            if known:
+                pieces.append(fragments.question_html(view, oob="outerHTML"))
+            else:
+                appended.append(html)
+        if appended:
+            pieces.append(fragments.append_html("questions", "".join(appended)))
+        return pieces
+
+    async def _publish_error(self, error: OpenCodeError) -> None:
+        if isinstance(error, OpenCodeNotFound):
+            error = OpenCodeNotFound("This session no longer exists on the OpenCode server")
+        if self._error is not None and str(self._error) == str(error):
+            return
+        self._error = error
+        await self._send_group(fragments.banner_html(error.headline, str(error)))
+
+    def full_state_html(self) -> str:
+        """Everything a new or reconnected viewer needs to show the current state."""
+        pieces = [
+            fragments.banner_html(
+                self._error.headline if self._error else "",
+                str(self._error) if self._error else "",
+            ),
+            fragments.status_html(self.session_id, self._status),
+            fragments.replace_children_html(
+                "transcript", "".join(html for _, html in self._message_html.values())
+            ),
+            fragments.replace_children_html(
+                "questions", "".join(html for _, html in self._question_html.values())
+            ),
+        ]
+        return "".join(pieces)
+
+    async def _send_group(self, html: str) -> None:
+        await self.channel_layer.group_send(
+            self.group, {"type": "session.fragment", "html": html}
+        )
+
+
+class WatcherRegistry:
+    """The watchers of this process, keyed by session id."""
+
+    def __init__(self) -> None:
+        self.watchers: dict[str, SessionWatcher] = {}
+
+    async def join(self, session_id: str, channel_name: str) -> SessionWatcher:
+        watcher = self.watchers.get(session_id)
+        if watcher is None:
+            watcher = SessionWatcher(session_id)
+            self.watchers[session_id] = watcher
+            watcher.start()
+        await watcher.add_viewer(channel_name)
+        return watcher
+
+    async def leave(self, session_id: str, channel_name: str) -> None:
+        watcher = self.watchers.get(session_id)
+        if watcher is None:
+            return
+        watcher.viewers.discard(channel_name)
+        if not watcher.viewers:
+            del self.watchers[session_id]
+            await watcher.stop()
+
+    def nudge(self, session_id: str) -> None:
+        watcher = self.watchers.get(session_id)
+        if watcher is not None:
+            watcher.nudge()
+
+
+registry = WatcherRegistry()
