@@ -41,6 +41,7 @@ class ManagedOpenCode:
         password: str = "",
         environment: dict[str, str] | None = None,
         log_path: Path | None = None,
+        extra_arguments: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary
         self.directory = directory
@@ -49,6 +50,7 @@ class ManagedOpenCode:
         self.password = password or secrets.token_urlsafe(24)
         self.environment = environment
         self.log_path = log_path
+        self.extra_arguments = extra_arguments
         self.process: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -69,6 +71,7 @@ class ManagedOpenCode:
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         command = [
             str(self.binary), "serve", "--hostname", "127.0.0.1", "--port", str(self.port),
+            *self.extra_arguments,
         ]  # fmt: skip
         logger.info("Starting OpenCode server on %s in %s", self.url, self.directory)
         return subprocess.Popen(

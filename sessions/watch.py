@@ -216,6 +216,8 @@ class SessionWatcher:
             view = message_view(raw)
             html = fragments.message_html(view)
             self._message_html[message_id] = (digest, html)
+            if known and known[1] == html:
+                continue  # a field the page does not show changed
             if known:
                 pieces.append(fragments.message_html(view, oob="outerHTML"))
             else:
