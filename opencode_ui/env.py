@@ -37,7 +37,9 @@ def get_bool(name: str, default: bool = False) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use 1/0 or true/false")
+    raise ImproperlyConfigured(
+        f"{name}={raw!r} is not a boolean: use 1/0 or true/false"
+    )
 
 
 def get_float(name: str, default: float) -> float:

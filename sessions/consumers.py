@@ -23,7 +23,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        await self.channel_layer.group_add(group_name(self.session_id), self.channel_name)
+        await self.channel_layer.group_add(
+            group_name(self.session_id), self.channel_name
+        )
         await self.accept()
         await registry.join(self.session_id, self.channel_name)
 

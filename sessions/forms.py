@@ -84,7 +84,8 @@ class QuestionReplyForm(forms.Form):
             if not answer:
                 self.add_error(
                     f"answer-{item.index}",
-                    "Choose an option" + (" or type your own answer." if item.custom else "."),
+                    "Choose an option"
+                    + (" or type your own answer." if item.custom else "."),
                 )
             answers.append(answer)
         self.answers = answers
@@ -99,7 +100,9 @@ class QuestionReplyForm(forms.Form):
                 {
                     "item": item,
                     "picked": set(picked),
-                    "custom": self.data.get(f"custom-{item.index}", "") if self.is_bound else "",
+                    "custom": self.data.get(f"custom-{item.index}", "")
+                    if self.is_bound
+                    else "",
                     "errors": self.errors.get(f"answer-{item.index}", [])
                     + self.errors.get(f"custom-{item.index}", []),
                 }

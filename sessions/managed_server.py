@@ -60,7 +60,9 @@ class ManagedOpenCode:
         return f"http://127.0.0.1:{self.port}"
 
     def _spawn(self) -> subprocess.Popen:
-        environment = dict(self.environment if self.environment is not None else os.environ)
+        environment = dict(
+            self.environment if self.environment is not None else os.environ
+        )
         environment.update(
             {
                 "OPENCODE_SERVER_USERNAME": self.username,
@@ -68,20 +70,23 @@ class ManagedOpenCode:
                 "OPENCODE_DISABLE_AUTOUPDATE": "1",
             }
         )
-        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         command = [
-            str(self.binary), "serve", "--hostname", "127.0.0.1", "--port", str(self.port),
+            str(self.binary), "serve",
+            "--hostname", "127.0.0.1", "--port", str(self.port),
             *self.extra_arguments,
         ]  # fmt: skip
         logger.info("Starting OpenCode server on %s in %s", self.url, self.directory)
-        return subprocess.Popen(
-            command,
-            cwd=self.directory,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        log_path = self.log_path or os.devnull
+        # The child keeps its own copy of the log descriptor; ours closes here.
+        with open(log_path, "ab") as output:
+            return subprocess.Popen(
+                command,
+                cwd=self.directory,
+                env=environment,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_until_healthy(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -99,7 +104,9 @@ class ManagedOpenCode:
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"OpenCode server on {self.url} did not start in {timeout:.0f} s")
+        raise RuntimeError(
+            f"OpenCode server on {self.url} did not start in {timeout:.0f} s"
+        )
 
     def start(self) -> None:
         self.process = self._spawn()

@@ -177,7 +177,11 @@ class _Routes:
 
     def send_prompt(self, session_id: str, text: str) -> Any:
         return self._send(
-            Call("POST", f"/api/session/{session_id}/prompt", body={"prompt": {"text": text}})
+            Call(
+                "POST",
+                f"/api/session/{session_id}/prompt",
+                body={"prompt": {"text": text}},
+            )
         )
 
     def list_messages(
@@ -270,7 +274,9 @@ class OpenCodeClient(_Routes):
         messages: list[dict[str, Any]] = []
         cursor: str | None = ""
         while cursor is not None:
-            page = self.list_messages(session_id, limit=MESSAGE_PAGE_LIMIT, cursor=cursor)
+            page = self.list_messages(
+                session_id, limit=MESSAGE_PAGE_LIMIT, cursor=cursor
+            )
             cursor = _collect_page(page, messages)
         return messages
 
@@ -334,7 +340,7 @@ _shared_client: tuple[tuple, OpenCodeClient] | None = None
 
 
 def get_client() -> OpenCodeClient:
-    """Return the process-wide sync client, rebuilt when the OpenCode settings change."""
+    """Return the process-wide sync client, rebuilt when OpenCode settings change."""
     global _shared_client
     options = _settings_options()
     key = tuple(sorted(options.items()))

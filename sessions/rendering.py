@@ -58,9 +58,13 @@ def _highlight_code(code: str, language: str, _attributes: str) -> str:
     return highlight(code, lexer, CODE_FORMATTER)
 
 
-_markdown = MarkdownIt(
-    "commonmark", {"html": False, "linkify": False, "highlight": _highlight_code}
-).enable("table").enable("strikethrough")
+_markdown = (
+    MarkdownIt(
+        "commonmark", {"html": False, "linkify": False, "highlight": _highlight_code}
+    )
+    .enable("table")
+    .enable("strikethrough")
+)
 
 
 def render_markdown(text: str) -> str:

@@ -142,7 +142,9 @@ def part_view(part: dict[str, Any]) -> PartView:
 
 def _model_label(model: Any) -> str:
     if isinstance(model, dict):
-        return "/".join(str(model[key]) for key in ("providerID", "id") if model.get(key))
+        return "/".join(
+            str(model[key]) for key in ("providerID", "id") if model.get(key)
+        )
     return ""
 
 
@@ -172,7 +174,10 @@ def message_view(message: dict[str, Any]) -> MessageView:
     elif view.kind == "shell":
         view.text = str(message.get("command") or "")
         view.parts = [
-            PartView(kind="shell", tool_output=strip_terminal_codes(str(message.get("output") or "")))
+            PartView(
+                kind="shell",
+                tool_output=strip_terminal_codes(str(message.get("output") or "")),
+            )
         ]
     elif view.kind == "compaction":
         view.html = render_markdown(str(message.get("summary") or ""))

@@ -12,9 +12,7 @@ urlpatterns = [
     path("sessions/", views.session_list, name="list"),
     path("sessions/new/", views.new_session, name="new"),
     path("sessions/<session_id:session_id>/", views.session_detail, name="detail"),
-    path(
-        "sessions/<session_id:session_id>/prompt/", views.send_prompt, name="prompt"
-    ),
+    path("sessions/<session_id:session_id>/prompt/", views.send_prompt, name="prompt"),
     path(
         "sessions/<session_id:session_id>/questions/<question_id:question_id>/reply/",
         views.reply_question,

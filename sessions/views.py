@@ -73,7 +73,9 @@ def _render_dashboard(
     workspaces, recent, upstream_error = [], [], None
     try:
         workspaces = resolve_workspaces(client)
-        recent = _summaries(client.list_sessions(limit=RECENT_SESSIONS).get("data") or [])
+        recent = _summaries(
+            client.list_sessions(limit=RECENT_SESSIONS).get("data") or []
+        )
     except OpenCodeError as error:
         upstream_error = error
     context = {
@@ -140,7 +142,7 @@ def _session_context(session_id: str) -> dict[str, Any]:
     questions = question_views(raw_questions, raw_messages)
     return {
         "session": session_summary(session),
-        "messages": [message_view(message) for message in raw_messages],
+        "transcript_messages": [message_view(item) for item in raw_messages],
         "question_forms": [QuestionReplyForm(question) for question in questions],
         "status": session_status(session_id, client.active_sessions(), raw_questions),
     }
@@ -157,7 +159,11 @@ def _render_session(
         context = _session_context(session_id)
     except OpenCodeError as error:
         # The page still renders, with what was typed, so nothing is lost.
-        context = {"upstream_error": error, "messages": [], "question_forms": []}
+        context = {
+            "upstream_error": error,
+            "transcript_messages": [],
+            "question_forms": [],
+        }
         context["session"] = None
         context["status"] = ""
     if replacing is not None:
@@ -180,7 +186,9 @@ def _composer_response(
 ) -> HttpResponse:
     if request.htmx:
         context = {"session_id": session_id, "prompt_form": form}
-        return render(request, "sessions/partials/composer.html", context, status=status)
+        return render(
+            request, "sessions/partials/composer.html", context, status=status
+        )
     return _render_session(request, session_id, prompt_form=form, status=status)
 
 
@@ -219,7 +227,9 @@ def _pending_question(session_id: str, question_id: str):
     return question_views(matching, raw_messages or [])[0]
 
 
-def _question_gone(request: HttpRequest, session_id: str, question_id: str) -> HttpResponse:
+def _question_gone(
+    request: HttpRequest, session_id: str, question_id: str
+) -> HttpResponse:
     notice = "This question was already answered or dismissed."
     if request.htmx:
         context = {"question_id": question_id, "notice": notice}
@@ -244,12 +254,16 @@ def _question_form_response(
 ) -> HttpResponse:
     if request.htmx:
         context = {"question": form.question, "form": form}
-        return render(request, "sessions/partials/question.html", context, status=status)
+        return render(
+            request, "sessions/partials/question.html", context, status=status
+        )
     return _render_session(request, session_id, status=status, replacing=form)
 
 
 @require_POST
-def reply_question(request: HttpRequest, session_id: str, question_id: str) -> HttpResponse:
+def reply_question(
+    request: HttpRequest, session_id: str, question_id: str
+) -> HttpResponse:
     try:
         question = _pending_question(session_id, question_id)
     except OpenCodeError as error:

@@ -10,6 +10,7 @@ requests grow with watched sessions, not with viewers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -92,10 +93,8 @@ class SessionWatcher:
         if self.task is None:
             return
         self.task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        except asyncio.CancelledError:
-            pass
 
     def nudge(self) -> None:
         """Poll now instead of at the next tick, after a view changed the session."""
@@ -105,7 +104,8 @@ class SessionWatcher:
         self.viewers.add(channel_name)
         if self.ready:
             await self.channel_layer.send(
-                channel_name, {"type": "session.fragment", "html": self.full_state_html()}
+                channel_name,
+                {"type": "session.fragment", "html": self.full_state_html()},
             )
 
     # Polling
@@ -133,7 +133,9 @@ class SessionWatcher:
                     idle_delay = settings.OPENCODE_POLL_ACTIVE
         finally:
             await client.aclose()
-            logger.info("Poller stopped for %s after %d polls", self.session_id, self.polls)
+            logger.info(
+                "Poller stopped for %s after %d polls", self.session_id, self.polls
+            )
 
     @staticmethod
     def _next_idle_delay(status: str, previous: float) -> float:
@@ -252,7 +254,9 @@ class SessionWatcher:
 
     async def _publish_error(self, error: OpenCodeError) -> None:
         if isinstance(error, OpenCodeNotFound):
-            error = OpenCodeNotFound("This session no longer exists on the OpenCode server")
+            error = OpenCodeNotFound(
+                "This session no longer exists on the OpenCode server"
+            )
         if self._error is not None and str(self._error) == str(error):
             return
         self._error = error

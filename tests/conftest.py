@@ -146,4 +146,3 @@ def api(opencode_server) -> Iterator[opencode.OpenCodeClient]:
     client = opencode_server.client()
     yield client
     client.close()
-

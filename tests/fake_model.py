@@ -65,7 +65,7 @@ MULTI_QUESTION = {
 
 HOSTILE_TEXT = (
     "Look: <script>alert('x')</script> and <img src=x onerror=alert(1)> "
-    "and [click me](javascript:alert(2)) and <a href=\"javascript:alert(3)\">raw</a>"
+    'and [click me](javascript:alert(2)) and <a href="javascript:alert(3)">raw</a>'
 )
 
 SLOW_WORDS = [f"word{number}" for number in range(30)]
@@ -96,7 +96,7 @@ def _working_directory(messages: list[dict[str, Any]]) -> str:
 
 
 def plan_reply(request: dict[str, Any]) -> dict[str, Any]:
-    """Choose the scripted reply: {"text": str, "delay": s} or {"tool": ..., "args": ...}."""
+    """Choose the reply: {"text"}, {"words", "delay"} or {"tool", "args"}."""
     messages = request.get("messages", [])
     if not request.get("tools"):
         # OpenCode's title generator calls without tools; give it a short title.
@@ -171,7 +171,10 @@ class ScriptedModelHandler(BaseHTTPRequestHandler):
                 "index": 0,
                 "id": f"call_{int(time.time() * 1000)}",
                 "type": "function",
-                "function": {"name": plan["tool"], "arguments": json.dumps(plan["args"])},
+                "function": {
+                    "name": plan["tool"],
+                    "arguments": json.dumps(plan["args"]),
+                },
             }
             self.wfile.write(_chunk({"tool_calls": [call]}))
             self.wfile.write(_chunk({}, finish="tool_calls"))

@@ -50,7 +50,9 @@ def started_session(api, opencode_server):
     return session["id"]
 
 
-async def test_two_viewers_share_one_poller(opencode_settings, owner, teammate, started_session, api):
+async def test_two_viewers_share_one_poller(
+    opencode_settings, owner, teammate, started_session, api
+):
     first = await connect_viewer(started_session, owner)
     second = await connect_viewer(started_session, teammate)
 
@@ -74,7 +76,9 @@ async def test_two_viewers_share_one_poller(opencode_settings, owner, teammate, 
     assert watcher.task.done()
 
 
-async def test_poller_stops_after_repeated_connects(opencode_settings, owner, started_session):
+async def test_poller_stops_after_repeated_connects(
+    opencode_settings, owner, started_session
+):
     watchers = set()
     for _ in range(10):
         viewer = await connect_viewer(started_session, owner)
@@ -83,11 +87,15 @@ async def test_poller_stops_after_repeated_connects(opencode_settings, owner, st
 
     assert started_session not in registry.watchers
     assert all(watcher.task.done() for watcher in watchers)
-    leftover = [task for task in asyncio.all_tasks() if task.get_name().startswith("watch ")]
+    leftover = [
+        task for task in asyncio.all_tasks() if task.get_name().startswith("watch ")
+    ]
     assert leftover == []
 
 
-async def test_late_viewer_gets_full_state(opencode_settings, owner, teammate, started_session):
+async def test_late_viewer_gets_full_state(
+    opencode_settings, owner, teammate, started_session
+):
     first = await connect_viewer(started_session, owner)
     await receive_until(first, "Scripted reply to: hello viewers")
 
@@ -100,7 +108,9 @@ async def test_late_viewer_gets_full_state(opencode_settings, owner, teammate, s
     await late.disconnect()
 
 
-async def test_question_pushed_and_removed(opencode_settings, owner, api, opencode_server):
+async def test_question_pushed_and_removed(
+    opencode_settings, owner, api, opencode_server
+):
     session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
     session_id = session["id"]
     viewer = await connect_viewer(session_id, owner)
@@ -114,7 +124,9 @@ async def test_question_pushed_and_removed(opencode_settings, owner, api, openco
 
     await sync_to_async(api.reply_question)(session_id, question_id, [["Red"]])
     registry.nudge(session_id)
-    removal = await receive_until(viewer, f'id="question-{question_id}" hx-swap-oob="delete"')
+    removal = await receive_until(
+        viewer, f'id="question-{question_id}" hx-swap-oob="delete"'
+    )
     assert removal
     await viewer.disconnect()
 

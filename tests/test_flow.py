@@ -53,15 +53,22 @@ def test_dashboard_shows_workspaces(owner_client, opencode_settings, opencode_se
         assert directory.rsplit("/", 1)[1] in text
 
 
-def test_start_session_shows_reply(owner_client, opencode_settings, opencode_server, owner):
+def test_start_session_shows_reply(
+    owner_client, opencode_settings, opencode_server, owner
+):
     session_id = start_session(owner_client, opencode_server, "hello agent")
 
     text = wait_for_page(owner_client, session_id, "Scripted reply to: hello agent")
     assert "hello agent" in text
-    assert Action.objects.filter(session_id=session_id, kind="start", user=owner).exists()
+    assert 'class="flash"' not in text, "transcript messages must not leak into flashes"
+    assert Action.objects.filter(
+        session_id=session_id, kind="start", user=owner
+    ).exists()
 
 
-def test_session_in_second_workspace(owner_client, opencode_settings, opencode_server, api):
+def test_session_in_second_workspace(
+    owner_client, opencode_settings, opencode_server, api
+):
     session_id = start_session(owner_client, opencode_server, "in beta", workspace=1)
 
     session = api.get_session(session_id)
@@ -86,7 +93,9 @@ def test_follow_up_prompt(owner_client, opencode_settings, opencode_server):
 def test_follow_up_without_javascript(owner_client, opencode_settings, opencode_server):
     session_id = start_session(owner_client, opencode_server, "plain one")
 
-    response = owner_client.post(f"/sessions/{session_id}/prompt/", {"prompt": "plain two"})
+    response = owner_client.post(
+        f"/sessions/{session_id}/prompt/", {"prompt": "plain two"}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == f"/sessions/{session_id}/"
@@ -167,7 +176,9 @@ def test_reject_question(owner_client, opencode_settings, opencode_server, api):
     assert Action.objects.filter(session_id=session_id, kind="reject").exists()
 
 
-def test_answer_required_keeps_input(owner_client, opencode_settings, opencode_server, api):
+def test_answer_required_keeps_input(
+    owner_client, opencode_settings, opencode_server, api
+):
     session_id = start_session(owner_client, opencode_server, "go [[ask-multi]]")
     question_id = wait_for_question(api, session_id)["id"]
 
@@ -193,7 +204,9 @@ def test_second_answer_is_told_already_answered(
     owner_client.post(url, {"answer-0": "Red"})
     wait_for(lambda: not api.list_questions(session_id))
 
-    response = owner_client.post(url, {"answer-0": "Blue"}, headers={"HX-Request": "true"})
+    response = owner_client.post(
+        url, {"answer-0": "Blue"}, headers={"HX-Request": "true"}
+    )
 
     assert response.status_code == 200
     assert "already answered or dismissed" in response.content.decode()
@@ -256,7 +269,9 @@ def test_new_session_unknown_workspace_keeps_prompt(
 
 
 def test_unknown_session_is_404(owner_client, opencode_settings):
-    assert owner_client.get("/sessions/ses_AAAAAAAAAAAAAAAAAAAAAAAAAA/").status_code == 404
+    assert (
+        owner_client.get("/sessions/ses_AAAAAAAAAAAAAAAAAAAAAAAAAA/").status_code == 404
+    )
     assert owner_client.get("/sessions/not-a-session/").status_code == 404
 
 

@@ -50,8 +50,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Workspaces: {', '.join(settings.OPENCODE_WORKSPACES)}")
         daphne = subprocess.Popen(
             [
-                sys.executable, "-m", "daphne",
-                "-b", options["host"], "-p", str(options["port"]),
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                options["host"],
+                "-p",
+                str(options["port"]),
                 "opencode_ui.asgi:application",
             ],  # fmt: skip
             env=environment,

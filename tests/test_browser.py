@@ -1,0 +1,161 @@
+"""End to end in Debian's Chromium: daphne serving the app, a real OpenCode server."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.conftest import REPO_DIR
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO_DIR / "test-artifacts"
+USERNAME = "casey"
+PASSWORD = "casey-browser-password"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with code {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"daphne did not listen on {port} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def live_app(opencode_server, tmp_path_factory):
+    """Serve the app with daphne in its own process, database and var directory."""
+    var_dir = tmp_path_factory.mktemp("ui-var")
+    environment = {
+        **os.environ,
+        "OPENCODE_UI_VAR_DIR": str(var_dir),
+        "OPENCODE_URL": opencode_server.url,
+        "OPENCODE_SERVER_PASSWORD": opencode_server.password,
+        "OPENCODE_WORKSPACES": ",".join(opencode_server.workspaces),
+        "OPENCODE_POLL_ACTIVE": "0.2",
+        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+    }
+    manage = [sys.executable, str(REPO_DIR / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True)
+    subprocess.run(
+        [
+            *manage,
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            USERNAME,
+            "--email",
+            "",
+        ],
+        env=environment,
+        check=True,
+    )
+    port = _free_port()
+    log = open(var_dir / "daphne.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        + ["opencode_ui.asgi:application"],
+        cwd=REPO_DIR,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: bin/test installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, live_app) -> Page:
+    context = browser.new_context(
+        base_url=live_app, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def log_in(page: Page) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Start a session")).to_be_visible()
+
+
+def test_start_watch_and_answer(page: Page):
+    log_in(page)
+    page.get_by_label("Prompt").fill("Please think aloud [[slow]]")
+    page.get_by_role("button", name="Start session").click()
+    expect(page).to_have_url(re.compile(r"/sessions/ses_\w+/$"))
+
+    # A marker on window survives only if the page is never reloaded.
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("#transcript")).to_contain_text("word29", timeout=30_000)
+    expect(page.locator("#session-status")).to_have_text("Idle")
+    assert page.evaluate("window.notReloaded") is True
+
+    composer = page.get_by_label("Message the agent")
+    composer.fill("Ask me something [[ask-single]]")
+    composer.press("Control+Enter")
+    question = page.locator("section.question").first
+    expect(question).to_contain_text("Which colour should the button be?")
+    expect(composer).to_have_value("")
+    expect(page.locator("#session-status")).to_have_text("Waiting for an answer")
+
+    question.get_by_label("Blue").check()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "session-question.png"), full_page=True)
+    question.get_by_role("button", name="Send answer").click()
+
+    expect(page.locator("#transcript")).to_contain_text(
+        '"Which colour should the button be?"="Blue"'
+    )
+    expect(page.get_by_text("Tool result received")).to_be_visible()
+    expect(page.locator("#questions section.question")).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=str(ARTIFACTS / "session-answered.png"), full_page=True)
