@@ -15,7 +15,7 @@ import httpx
 
 logger = logging.getLogger(__name__)
 
-# Seconds to wait for a fresh server to answer /api/health.
+# Seconds to wait for a fresh server to respond to /api/health.
 START_TIMEOUT = 60.0
 # Pause (seconds) before restarting a server that exited, doubled per quick exit.
 RESTART_DELAY_MIN = 1.0
@@ -125,7 +125,7 @@ class ManagedOpenCode:
             code = self.process.wait()
             if self._stopping.is_set():
                 return
-            # A server that ran for a while earns a quick restart; one that keeps
+            # A server that ran for a while gets a quick restart. One that keeps
             # dying at once backs off, so a broken install does not spin.
             if time.monotonic() - started > 60:
                 delay = RESTART_DELAY_MIN

@@ -2,7 +2,7 @@
 
 A watcher polls OpenCode for the session's messages, pending questions and run
 state, keeps what it last sent, and publishes only the changed fragments to the
-session's channel-layer group. Consumers join and leave through `registry`; the
+session's channel-layer group. Consumers join and leave through `registry`. The
 first viewer starts the watcher and the last one to leave cancels it, so upstream
 requests grow with watched sessions, not with viewers.
 """
@@ -44,7 +44,7 @@ RECENT_MESSAGES = 50
 # While a question waits, poll at least this often (seconds) in case someone
 # answers it outside this dashboard.
 WAITING_POLL_MAX = 2.0
-# Longest pause (seconds) between polls while OpenCode keeps failing.
+# Maximum pause (seconds) between polls while OpenCode keeps failing.
 FAILURE_BACKOFF_MAX = 30.0
 
 

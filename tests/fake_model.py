@@ -1,7 +1,7 @@
 """A scripted OpenAI-compatible chat model for driving a real `opencode serve`.
 
 OpenCode streams `POST /v1/chat/completions`. This server reads the newest user or
-tool message and answers by a fixed script, so tests get the same reply every run:
+tool message and replies from a fixed script, so tests get the same reply every run:
 
 - a tool result comes back  -> text "Tool result received: <content>"
 - prompt contains `[[ask-single]]` -> `question` tool, one single-choice question

@@ -280,3 +280,18 @@ def test_pages_require_login(client, opencode_settings):
         response = client.get(path)
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/")
+
+
+def test_reject_without_javascript(
+    owner_client, opencode_settings, opencode_server, api
+):
+    session_id = start_session(owner_client, opencode_server, "go [[ask-single]]")
+    question_id = wait_for_question(api, session_id)["id"]
+
+    response = owner_client.post(
+        f"/sessions/{session_id}/questions/{question_id}/reject/", follow=True
+    )
+
+    assert response.redirect_chain == [(f"/sessions/{session_id}/", 302)]
+    assert "Question dismissed." in response.content.decode()
+    wait_for(lambda: not api.list_questions(session_id))
