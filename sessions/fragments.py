@@ -15,9 +15,10 @@ from sessions.forms import QuestionReplyForm
 from sessions.transcript import MessageView, QuestionView
 
 
-def message_html(message: MessageView, oob: str = "") -> str:
+def message_html(session_id: str, message: MessageView, oob: str = "") -> str:
     return render_to_string(
-        "sessions/partials/message.html", {"message": message, "oob": oob}
+        "sessions/partials/message.html",
+        {"session_id": session_id, "message": message, "oob": oob},
     )
 
 

@@ -14,10 +14,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from sessions.archive import load_archive, store_archive
 from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
-from sessions.models import Action
+from sessions.history import Cursor, build_history_page
+from sessions.models import Action, SessionArchive
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
 from sessions.transcript import (
+    STATUS_IDLE,
     SessionSummary,
     message_view,
     question_views,
@@ -35,7 +38,6 @@ UNPROCESSABLE = 422
 BAD_GATEWAY = 502
 
 RECENT_SESSIONS = 10
-SESSIONS_PER_PAGE = 50
 
 
 def _nudge_watcher(session_id: str) -> None:
@@ -49,9 +51,8 @@ def _record(request: HttpRequest, kind: str, session_id: str, **fields: Any) -> 
     Action.objects.create(user=request.user, kind=kind, session_id=session_id, **fields)
 
 
-def _summaries(raw_sessions: list[dict[str, Any]]) -> list[SessionSummary]:
-    """Build session rows, each with the teammate who started it from here."""
-    sessions = [session_summary(item) for item in raw_sessions]
+def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
+    """Set each session's `started_by` to the teammate who started it from here."""
     starts = Action.objects.filter(
         kind=Action.Kind.START, session_id__in=[session.id for session in sessions]
     ).select_related("user")
@@ -73,8 +74,8 @@ def _render_dashboard(
     workspaces, recent, upstream_error = [], [], None
     try:
         workspaces = resolve_workspaces(client)
-        recent = _summaries(
-            client.list_sessions(limit=RECENT_SESSIONS).get("data") or []
+        recent = attach_starters(
+            build_history_page(client, Cursor(), RECENT_SESSIONS).sessions
         )
     except OpenCodeError as error:
         upstream_error = error
@@ -108,43 +109,32 @@ def new_session(request: HttpRequest) -> HttpResponse:
     return redirect("sessions:detail", session_id=session_id)
 
 
-@require_GET
-def session_list(request: HttpRequest) -> HttpResponse:
-    cursor = request.GET.get("cursor", "")[:2000]
-    client = get_client()
-    sessions, next_cursor, upstream_error = [], "", None
-    try:
-        page = client.list_sessions(limit=SESSIONS_PER_PAGE, cursor=cursor)
-    except OpenCodeError as error:
-        upstream_error = error
-    else:
-        sessions = _summaries(page.get("data") or [])
-        if len(sessions) >= SESSIONS_PER_PAGE:
-            next_cursor = (page.get("cursor") or {}).get("next") or ""
-    context = {
-        "sessions": sessions,
-        "next_cursor": next_cursor,
-        "is_first_page": not cursor,
-        "upstream_error": upstream_error,
-    }
-    return render(request, "sessions/session_list.html", context)
-
-
 def _session_context(session_id: str) -> dict[str, Any]:
-    """Fetch everything the session page shows; raise Http404 for unknown ids."""
+    """Fetch everything the session page shows, archiving the session when idle."""
     client = get_client()
-    try:
-        session = client.get_session(session_id)
-    except OpenCodeNotFound:
-        raise Http404("No OpenCode session has this id") from None
+    session = client.get_session(session_id)
     raw_messages = client.all_messages(session_id)
     raw_questions = client.list_questions(session_id)
+    status = session_status(session_id, client.active_sessions(), raw_questions)
+    if status == STATUS_IDLE:
+        store_archive(session, raw_messages)
     questions = question_views(raw_questions, raw_messages)
     return {
         "session": session_summary(session),
         "transcript_messages": [message_view(item) for item in raw_messages],
         "question_forms": [QuestionReplyForm(question) for question in questions],
-        "status": session_status(session_id, client.active_sessions(), raw_questions),
+        "status": status,
+    }
+
+
+def _archived_context(archive: SessionArchive, error: OpenCodeError) -> dict[str, Any]:
+    return {
+        "session": session_summary(archive.session),
+        "transcript_messages": [message_view(item) for item in archive.messages],
+        "question_forms": [],
+        "status": "",
+        "archive": archive,
+        "archive_reason": error,
     }
 
 
@@ -158,14 +148,20 @@ def _render_session(
     try:
         context = _session_context(session_id)
     except OpenCodeError as error:
-        # The page still renders, with what was typed, so nothing is lost.
-        context = {
-            "upstream_error": error,
-            "transcript_messages": [],
-            "question_forms": [],
-        }
-        context["session"] = None
-        context["status"] = ""
+        archive = load_archive(session_id)
+        if archive is not None:
+            context = _archived_context(archive, error)
+        elif isinstance(error, OpenCodeNotFound):
+            raise Http404("No OpenCode session has this id") from None
+        else:
+            # The page still renders, with what was typed, so nothing is lost.
+            context = {
+                "upstream_error": error,
+                "transcript_messages": [],
+                "question_forms": [],
+                "session": None,
+                "status": "",
+            }
     if replacing is not None:
         context["question_forms"] = [
             replacing if form.question.id == replacing.question.id else form

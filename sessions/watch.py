@@ -19,10 +19,12 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions import fragments
+from sessions.archive import store_archive
 from sessions.opencode import (
     AsyncOpenCodeClient,
     OpenCodeError,
@@ -30,6 +32,7 @@ from sessions.opencode import (
     new_async_client,
 )
 from sessions.transcript import (
+    STATUS_IDLE,
     STATUS_WAITING,
     STATUS_WORKING,
     message_view,
@@ -164,8 +167,15 @@ class SessionWatcher:
         )
         self._messages = messages
         status = session_status(self.session_id, active, questions)
+        if status == STATUS_IDLE and self._status != STATUS_IDLE:
+            await self._archive(client)
         await self._publish(status, questions)
         return status
+
+    async def _archive(self, client: AsyncOpenCodeClient) -> None:
+        """Keep a local copy of the session each time it goes idle."""
+        session = await client.get_session(self.session_id)
+        await sync_to_async(store_archive)(session, list(self._messages.values()))
 
     async def _fetch_messages(
         self, client: AsyncOpenCodeClient
@@ -216,12 +226,14 @@ class SessionWatcher:
             if known and known[0] == digest:
                 continue
             view = message_view(raw)
-            html = fragments.message_html(view)
+            html = fragments.message_html(self.session_id, view)
             self._message_html[message_id] = (digest, html)
             if known and known[1] == html:
                 continue  # a field the page does not show changed
             if known:
-                pieces.append(fragments.message_html(view, oob="outerHTML"))
+                pieces.append(
+                    fragments.message_html(self.session_id, view, oob="outerHTML")
+                )
             else:
                 appended.append(html)
         if appended:

@@ -39,7 +39,7 @@ def test_user_message_with_attachment():
     assert view.kind == "user"
     assert "<strong>hi</strong>" in view.html
     assert view.attachments == ["a.txt"]
-    assert view.dom_id == "msg-msg_1"
+    assert view.dom_id == "msg_1"
 
 
 def test_assistant_parts():
