@@ -22,6 +22,16 @@ def message_html(session_id: str, message: MessageView, oob: str = "") -> str:
     )
 
 
+def earlier_messages_html(session_id: str, before: str, hidden_count: int) -> str:
+    """Render the control that loads the HIDDEN_COUNT messages before BEFORE."""
+    if hidden_count <= 0:
+        return ""
+    return render_to_string(
+        "sessions/partials/earlier_messages.html",
+        {"session_id": session_id, "before": before, "hidden_count": hidden_count},
+    )
+
+
 def question_html(question: QuestionView, oob: str = "") -> str:
     return render_to_string(
         "sessions/partials/question.html",

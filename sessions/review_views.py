@@ -6,17 +6,27 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import cache_page
 from django.views.decorators.http import require_GET
 
 from sessions.archive import load_archive, search_archives
 from sessions.export import transcript_markdown
+from sessions.fragments import earlier_messages_html, message_html
 from sessions.history import InvalidCursor, build_history_page, decode_cursor
 from sessions.models import Action, SessionArchive
-from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
-from sessions.transcript import SessionSummary, part_full_text, session_summary
+from sessions.opencode import MESSAGE_ID, OpenCodeError, OpenCodeNotFound, get_client
+from sessions.rendering import highlight_stylesheet
+from sessions.transcript import (
+    TRANSCRIPT_WINDOW,
+    SessionSummary,
+    message_view,
+    part_full_text,
+    session_summary,
+)
 from sessions.views import attach_starters
 from sessions.workspaces import configured_directories
 
@@ -144,6 +154,34 @@ def _find_message(session_id: str, message_id: str) -> dict[str, Any]:
         if not found:
             raise Http404("No message has this id") from None
         return found[0]
+
+
+@require_GET
+def earlier_messages(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Render the window of messages just before `?before=<message id>`."""
+    before = request.GET.get("before", "")
+    if not MESSAGE_ID.fullmatch(before):
+        return HttpResponse("The before parameter must be a message id.", status=400)
+    _, messages, _ = _transcript_source(session_id)
+    ids = [message.get("id") for message in messages]
+    if before not in ids:
+        raise Http404("No message has this id")
+    end = ids.index(before)
+    start = max(0, end - TRANSCRIPT_WINDOW)
+    shown = messages[start:end]
+    pieces = [
+        earlier_messages_html(session_id, shown[0]["id"] if shown else "", start),
+        *(message_html(session_id, message_view(item)) for item in shown),
+    ]
+    return HttpResponse("".join(pieces))
+
+
+@login_not_required
+@require_GET
+@cache_page(24 * 60 * 60)
+def highlight_css(request: HttpRequest) -> HttpResponse:
+    """Serve the code-highlighting styles that Pygments generates."""
+    return HttpResponse(highlight_stylesheet(), content_type="text/css; charset=utf-8")
 
 
 @require_GET

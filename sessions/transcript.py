@@ -22,6 +22,9 @@ INLINE_DIFF_LINE_LIMIT = 1_000
 # A text counts as binary when it holds a NUL or more than this share of U+FFFD.
 BINARY_REPLACEMENT_SHARE = 0.01
 
+# Newest messages a session page shows at first; earlier ones load on request.
+TRANSCRIPT_WINDOW = 200
+
 STATUS_WORKING = "working"
 STATUS_WAITING = "waiting"
 STATUS_IDLE = "idle"
@@ -57,6 +60,10 @@ class TodoItem:
     @property
     def done(self) -> bool:
         return self.status == "completed"
+
+    @property
+    def label(self) -> str:
+        return self.status.replace("_", " ")
 
 
 @dataclass
@@ -145,7 +152,7 @@ def _tool_output(state: dict[str, Any]) -> str:
             pieces.append(f"[{item.get('type', 'content')}: {item.get('name', '')}]")
     if not pieces and isinstance(state.get("output"), str):
         pieces.append(state["output"])
-    return strip_terminal_codes("\n".join(pieces))
+    return "\n".join(pieces)
 
 
 def _tool_error(state: dict[str, Any]) -> str:
@@ -226,18 +233,19 @@ def _tool_part(index: int, part: dict[str, Any]) -> PartView:
     state = part.get("state") or {}
     name = str(part.get("name") or "tool")
     tool_input = state.get("input") if isinstance(state.get("input"), dict) else {}
-    output = _tool_output(state)
+    raw_output = _tool_output(state)
+    output = strip_terminal_codes(raw_output)
     view = PartView(
         kind="tool",
         index=index,
         tool_name=name,
         tool_status=str(state.get("status") or "pending"),
         tool_error=_tool_error(state),
-        binary=looks_binary(output),
+        binary=looks_binary(raw_output),
     )
     view.tool_input, hidden_input = cap_text(_pretty_json(state.get("input") or {}))
     if view.binary:
-        view.hidden_bytes = len(output.encode())
+        view.hidden_bytes = len(raw_output.encode())
     else:
         view.tool_output, hidden_output = cap_text(output)
         view.hidden_bytes = hidden_input + hidden_output
@@ -275,7 +283,7 @@ def part_full_text(message: dict[str, Any], index: int) -> str | None:
             _pretty_json(state.get("input") or {}),
             "",
             "Output:",
-            _tool_output(state),
+            strip_terminal_codes(_tool_output(state)),
         ]
         return "\n".join(pieces)
     return _pretty_json(part)

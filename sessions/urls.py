@@ -11,9 +11,15 @@ app_name = "sessions"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("sessions/", review_views.session_list, name="list"),
+    path("highlight.css", review_views.highlight_css, name="highlight-css"),
     path("sessions/new/", views.new_session, name="new"),
     path("sessions/<session_id:session_id>/", views.session_detail, name="detail"),
     path("sessions/<session_id:session_id>/prompt/", views.send_prompt, name="prompt"),
+    path(
+        "sessions/<session_id:session_id>/earlier/",
+        review_views.earlier_messages,
+        name="earlier",
+    ),
     path(
         "sessions/<session_id:session_id>/export.md",
         review_views.export_markdown,

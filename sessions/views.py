@@ -16,11 +16,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from sessions.archive import load_archive, store_archive
 from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
+from sessions.fragments import earlier_messages_html
 from sessions.history import Cursor, build_history_page
 from sessions.models import Action, SessionArchive
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
 from sessions.transcript import (
     STATUS_IDLE,
+    TRANSCRIPT_WINDOW,
     SessionSummary,
     message_view,
     question_views,
@@ -109,7 +111,21 @@ def new_session(request: HttpRequest) -> HttpResponse:
     return redirect("sessions:detail", session_id=session_id)
 
 
-def _session_context(session_id: str) -> dict[str, Any]:
+def _transcript_context(
+    session_id: str, raw_messages: list[dict[str, Any]], show_all: bool
+) -> dict[str, Any]:
+    """Views of the newest messages (or all), and the control for earlier ones."""
+    shown = raw_messages if show_all else raw_messages[-TRANSCRIPT_WINDOW:]
+    hidden_count = len(raw_messages) - len(shown)
+    return {
+        "transcript_messages": [message_view(item) for item in shown],
+        "earlier_messages": earlier_messages_html(
+            session_id, shown[0]["id"] if shown else "", hidden_count
+        ),
+    }
+
+
+def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
     """Fetch everything the session page shows, archiving the session when idle."""
     client = get_client()
     session = client.get_session(session_id)
@@ -121,16 +137,18 @@ def _session_context(session_id: str) -> dict[str, Any]:
     questions = question_views(raw_questions, raw_messages)
     return {
         "session": session_summary(session),
-        "transcript_messages": [message_view(item) for item in raw_messages],
+        **_transcript_context(session_id, raw_messages, show_all),
         "question_forms": [QuestionReplyForm(question) for question in questions],
         "status": status,
     }
 
 
-def _archived_context(archive: SessionArchive, error: OpenCodeError) -> dict[str, Any]:
+def _archived_context(
+    archive: SessionArchive, error: OpenCodeError, show_all: bool
+) -> dict[str, Any]:
     return {
         "session": session_summary(archive.session),
-        "transcript_messages": [message_view(item) for item in archive.messages],
+        **_transcript_context(archive.session_id, archive.messages, show_all),
         "question_forms": [],
         "status": "",
         "archive": archive,
@@ -145,12 +163,13 @@ def _render_session(
     status: int = 200,
     replacing: QuestionReplyForm | None = None,
 ) -> HttpResponse:
+    show_all = request.GET.get("all") == "1"
     try:
-        context = _session_context(session_id)
+        context = _session_context(session_id, show_all)
     except OpenCodeError as error:
         archive = load_archive(session_id)
         if archive is not None:
-            context = _archived_context(archive, error)
+            context = _archived_context(archive, error, show_all)
         elif isinstance(error, OpenCodeNotFound):
             raise Http404("No OpenCode session has this id") from None
         else:

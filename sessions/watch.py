@@ -35,6 +35,7 @@ from sessions.transcript import (
     STATUS_IDLE,
     STATUS_WAITING,
     STATUS_WORKING,
+    TRANSCRIPT_WINDOW,
     message_view,
     question_views,
     session_status,
@@ -283,13 +284,22 @@ class SessionWatcher:
             ),
             fragments.status_html(self.session_id, self._status),
             fragments.replace_children_html(
-                "transcript", "".join(html for _, html in self._message_html.values())
+                "transcript", self._transcript_window_html()
             ),
             fragments.replace_children_html(
                 "questions", "".join(html for _, html in self._question_html.values())
             ),
         ]
         return "".join(pieces)
+
+    def _transcript_window_html(self) -> str:
+        """The newest messages, after a control that loads the earlier ones."""
+        message_ids = list(self._message_html)
+        shown = message_ids[-TRANSCRIPT_WINDOW:]
+        control = fragments.earlier_messages_html(
+            self.session_id, shown[0] if shown else "", len(message_ids) - len(shown)
+        )
+        return control + "".join(self._message_html[item][1] for item in shown)
 
     async def _send_group(self, html: str) -> None:
         await self.channel_layer.group_send(
