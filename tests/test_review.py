@@ -278,3 +278,20 @@ def test_earlier_rejects_bad_message_id(
     response = owner_client.get(f"/sessions/{session_id}/earlier/?before=<script>")
 
     assert response.status_code == 400
+
+
+def test_filter_by_teammate(
+    client, owner, teammate, opencode_settings, opencode_server
+):
+    client.force_login(owner)
+    mine = start_session(client, opencode_server, "dana's work")
+    client.force_login(teammate)
+    theirs = start_session(client, opencode_server, "lee's work")
+
+    response = client.get("/sessions/?teammate=dana")
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert f'href="/sessions/{mine}/"' in text
+    assert f'href="/sessions/{theirs}/"' not in text
+    assert "started by dana" in text
