@@ -180,6 +180,7 @@ def test_answer_from_inbox(page: Page):
     card = page.locator(f"section.question:has(form[action*='{session_id}'])")
     expect(card).to_have_count(1)
     expect(page.locator("#inbox-badge .badge-count")).not_to_have_text("")
+    expect(page).to_have_title(re.compile(r"^\(\d+\) Inbox"))
     card.get_by_label("Lint").check()
     card.get_by_label("Tests").check()
     card.get_by_label("Your own answer").fill("release/2.0")
