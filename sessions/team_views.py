@@ -33,6 +33,7 @@ from sessions.views import (
     nudge_watcher,
     record_action,
     request_done,
+    upstream_failure,
 )
 from sessions.workspaces import configured_directories
 
@@ -48,11 +49,11 @@ def interrupt(request: HttpRequest, session_id: str) -> HttpResponse:
         latest = client.list_messages(session_id, limit=1, order="desc").get("data")
         client.interrupt(session_id)
     except OpenCodeNotFound:
-        messages.error(request, "This session no longer exists on the OpenCode server.")
-        return _interrupt_response(request, session_id)
+        notice = "This session no longer exists on the OpenCode server."
+        return upstream_failure(request, session_id, notice)
     except OpenCodeError as error:
-        messages.error(request, f"{error.headline}: {error}. The run goes on.")
-        return _interrupt_response(request, session_id)
+        notice = f"{error.headline}: {error}. The run goes on."
+        return upstream_failure(request, session_id, notice)
 
     target = latest[0]["id"] if latest and latest[0].get("type") == "assistant" else ""
     record_action(request, Action.Kind.INTERRUPT, session_id, target_id=target)
@@ -62,7 +63,7 @@ def interrupt(request: HttpRequest, session_id: str) -> HttpResponse:
 
 def _interrupt_response(request: HttpRequest, session_id: str) -> HttpResponse:
     if request.htmx:
-        # The poller shows "stopping" and then "idle"; an error shows on reload.
+        # The poller shows "stopping" and then "idle".
         return HttpResponse(status=204)
     return redirect(back_url(request, session_id))
 
@@ -88,7 +89,7 @@ def reply_permission(
         permission = _pending_permission(session_id, permission_id)
     except OpenCodeError as error:
         notice = f"{error.headline}: {error}. Nothing was sent; try again."
-        return request_done(request, session_id, permission_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
     if permission is None:
         notice = already_resolved_notice(permission_id)
         return request_done(request, session_id, permission_id, notice, messages.INFO)
@@ -104,7 +105,7 @@ def reply_permission(
     except OpenCodeError as error:
         release_reply(reservation)
         notice = f"{error.headline}: {error}. The request is still open."
-        return request_done(request, session_id, permission_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
 
     record_action(
         request,

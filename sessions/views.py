@@ -329,6 +329,28 @@ def request_done(
     return redirect(back_url(request, session_id))
 
 
+def upstream_failure(
+    request: HttpRequest, session_id: str, notice: str
+) -> HttpResponse:
+    """Report a failed upstream call without touching the form that made it.
+
+    htmx puts NOTICE in the page's notice area, leaving the card and what was
+    picked in it as they are; a plain post goes back with NOTICE as a message.
+    """
+    if request.htmx:
+        response = render(
+            request,
+            "partials/page_notice.html",
+            {"message": notice},
+            status=BAD_GATEWAY,
+        )
+        response["HX-Retarget"] = "#page-notice"
+        response["HX-Reswap"] = "innerHTML"
+        return response
+    messages.error(request, notice)
+    return redirect(back_url(request, session_id))
+
+
 def already_resolved_notice(request_id: str) -> str:
     resolution = Resolution.objects.filter(request_id=request_id).select_related("user")
     found = resolution.first()
@@ -355,7 +377,7 @@ def _find_question_or_done(
         question = _pending_question(session_id, question_id)
     except OpenCodeError as error:
         notice = f"{error.headline}: {error}. Nothing was sent; try again."
-        return request_done(request, session_id, question_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
     if question is None:
         notice = already_resolved_notice(question_id)
         return request_done(request, session_id, question_id, notice, messages.INFO)
@@ -419,7 +441,7 @@ def reject_question(
     except OpenCodeError as error:
         release_reply(reservation)
         notice = f"{error.headline}: {error}. The question is still open."
-        return request_done(request, session_id, question_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
 
     record_action(
         request,
