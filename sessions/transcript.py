@@ -105,6 +105,8 @@ class MessageView:
     tokens: dict[str, int] = field(default_factory=dict)
     # Who sent this prompt or interrupted this reply through the dashboard.
     attributions: list[str] = field(default_factory=list)
+    # An unfinished reply of a session that is no longer running.
+    interrupted: bool = False
 
     @property
     def dom_id(self) -> str:
@@ -325,10 +327,22 @@ def _model_label(model: Any) -> str:
 
 
 def message_view(
-    message: dict[str, Any], attributions: dict[str, list[str]] | None = None
+    message: dict[str, Any],
+    attributions: dict[str, list[str]] | None = None,
+    running: bool = True,
 ) -> MessageView:
-    """Build a message's view; ATTRIBUTIONS maps message and call ids to labels."""
+    """Build a message's view; ATTRIBUTIONS maps message and call ids to labels.
+
+    With RUNNING false the session has no active run, so tool calls still marked
+    pending or running were cut off (by an interrupt or a server restart) and show
+    as interrupted.
+    """
     view = _message_view(message)
+    if not running:
+        view.interrupted = not view.completed and view.kind == "assistant"
+        for part in view.parts:
+            if part.kind == "tool" and part.tool_status in ("pending", "running"):
+                part.tool_status = "interrupted"
     if attributions:
         view.attributions = attributions.get(view.id, [])
         for part in view.parts:

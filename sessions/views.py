@@ -150,7 +150,10 @@ def new_session(request: HttpRequest) -> HttpResponse:
 
 
 def _transcript_context(
-    session_id: str, raw_messages: list[dict[str, Any]], show_all: bool
+    session_id: str,
+    raw_messages: list[dict[str, Any]],
+    show_all: bool,
+    running: bool = False,
 ) -> dict[str, Any]:
     """Views of the newest messages (or all), and the control for earlier ones."""
     shown = raw_messages if show_all else raw_messages[-TRANSCRIPT_WINDOW:]
@@ -158,7 +161,9 @@ def _transcript_context(
     labels = attribution_labels(session_id)
     return {
         "session_attributions": labels.get("session", []),
-        "transcript_messages": [message_view(item, labels) for item in shown],
+        "transcript_messages": [
+            message_view(item, labels, running=running) for item in shown
+        ],
         "earlier_messages": earlier_messages_html(
             session_id, shown[0]["id"] if shown else "", hidden_count
         ),
@@ -185,7 +190,9 @@ def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
         form.claimed_by = claims.get(form.question.id, "")
     return {
         "session": session_summary(session),
-        **_transcript_context(session_id, raw_messages, show_all),
+        **_transcript_context(
+            session_id, raw_messages, show_all, running=status != STATUS_IDLE
+        ),
         "question_forms": question_forms,
         "permission_cards": [(item, claims.get(item.id, "")) for item in permissions],
         "status": status,
