@@ -159,12 +159,34 @@ def inbox(request: HttpRequest) -> HttpResponse:
             (permission, claims.get(permission.id, ""))
             for permission in workspace.permissions
         ]
+    failures = [workspace for workspace in workspaces if workspace.error]
     context = {
         "workspaces": workspaces,
         "total": len(request_ids),
         "next_url": request.get_full_path(),
+        # When every workspace failed, OpenCode itself is the problem.
+        "upstream_error": failures[0].error_object
+        if failures and len(failures) == len(workspaces)
+        else None,
     }
     return render(request, "sessions/inbox.html", context)
+
+
+@require_GET
+def upstream_status(request: HttpRequest) -> HttpResponse:
+    """Render the upstream banner afresh for pages waiting for OpenCode to return.
+
+    While OpenCode still fails the banner keeps polling. Once it answers, the banner
+    clears and fires `upstream-recovered`, so the page can refresh its content.
+    """
+    try:
+        get_client().health()
+    except OpenCodeError as error:
+        context = {"headline": error.headline, "detail": error, "watch_recovery": True}
+        return render(request, "sessions/partials/banner.html", context)
+    response = render(request, "sessions/partials/banner.html", {"headline": ""})
+    response["HX-Trigger"] = "upstream-recovered"
+    return response
 
 
 @require_GET

@@ -102,6 +102,7 @@ class InboxWorkspace:
     questions: list[QuestionView] = field(default_factory=list)
     permissions: list[PermissionView] = field(default_factory=list)
     error: str = ""
+    error_object: OpenCodeError | None = None
 
 
 def collect_inbox(client: OpenCodeClient) -> list[InboxWorkspace]:
@@ -120,6 +121,7 @@ def collect_inbox(client: OpenCodeClient) -> list[InboxWorkspace]:
         except OpenCodeError as error:
             logger.warning("Inbox could not read %s: %s", directory, error)
             workspace.error = f"{error.headline}: {error}"
+            workspace.error_object = error
         workspaces.append(workspace)
     return workspaces
 

@@ -187,3 +187,20 @@ def _healthy(api) -> bool:
         return bool(api.health())
     except Exception:
         return False
+
+
+@pytest.mark.django_db
+def test_pages_learn_when_opencode_returns(owner_client, proxied, proxy):
+    proxy.mode = "drop"
+    page = owner_client.get("/").content.decode()
+    still_down = owner_client.get("/upstream/status/")
+
+    proxy.mode = "pass"
+    back = owner_client.get("/upstream/status/")
+
+    assert 'hx-get="/upstream/status/"' in page
+    assert "OpenCode is unreachable" in still_down.content.decode()
+    assert 'hx-trigger="every 5s"' in still_down.content.decode()
+    assert "HX-Trigger" not in still_down
+    assert back["HX-Trigger"] == "upstream-recovered"
+    assert "banner-error" not in back.content.decode()
