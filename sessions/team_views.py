@@ -22,9 +22,8 @@ from sessions.teamwork import (
     claims_for,
     collect_inbox,
     pending_count,
-    release_reply,
     remember_pending_count,
-    reserve_reply,
+    single_reply,
 )
 from sessions.transcript import permission_views
 from sessions.views import (
@@ -33,6 +32,7 @@ from sessions.views import (
     nudge_watcher,
     record_action,
     request_done,
+    request_resolved,
     upstream_failure,
 )
 from sessions.workspaces import configured_directories
@@ -95,33 +95,24 @@ def reply_permission(
         return request_done(request, session_id, permission_id, notice, messages.INFO)
 
     try:
-        reservation = reserve_reply(permission_id, session_id, request.user)
+        with single_reply(permission_id, session_id, request.user):
+            get_client().reply_permission(session_id, permission_id, reply)
     except AlreadyResolved as error:
         return request_done(
             request, session_id, permission_id, str(error), messages.INFO
         )
-    try:
-        get_client().reply_permission(session_id, permission_id, reply)
     except OpenCodeError as error:
-        release_reply(reservation)
         notice = f"{error.headline}: {error}. The request is still open."
         return upstream_failure(request, session_id, notice)
 
-    record_action(
-        request,
-        Action.Kind.PERMISSION,
-        session_id,
-        target_id=permission_id,
-        call_id=permission.call_id,
-        reply=reply,
-    )
-    nudge_watcher(session_id)
     verdicts = {
         "once": "Allowed once.",
         "always": "Always allowed.",
         "reject": "Rejected.",
     }
-    return request_done(request, session_id, permission_id, verdicts[reply])
+    return request_resolved(
+        request, Action.Kind.PERMISSION, permission, verdicts[reply], reply=reply
+    )
 
 
 @require_POST

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -78,9 +80,18 @@ def reserve_reply(request_id: str, session_id: str, user) -> Resolution:
         raise AlreadyResolved(name) from None
 
 
-def release_reply(resolution: Resolution) -> None:
-    """Give the reservation back after OpenCode failed to take the reply."""
-    resolution.delete()
+@contextmanager
+def single_reply(request_id: str, session_id: str, user) -> Iterator[Resolution]:
+    """Reserve the one reply to REQUEST_ID, and give it back if sending it fails.
+
+    Raises AlreadyResolved when a teammate's reply was reserved first.
+    """
+    resolution = reserve_reply(request_id, session_id, user)
+    try:
+        yield resolution
+    except BaseException:
+        resolution.delete()
+        raise
 
 
 def claim_request(request_id: str, session_id: str, user) -> Claim:

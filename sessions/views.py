@@ -27,12 +27,12 @@ from sessions.teamwork import (
     AlreadyResolved,
     attribution_labels,
     claims_for,
-    release_reply,
-    reserve_reply,
+    single_reply,
 )
 from sessions.transcript import (
     STATUS_IDLE,
     TRANSCRIPT_WINDOW,
+    PermissionView,
     QuestionView,
     SessionSummary,
     message_view,
@@ -336,6 +336,26 @@ def request_done(
     return redirect(back_url(request, session_id))
 
 
+def request_resolved(
+    request: HttpRequest,
+    kind: str,
+    answered: QuestionView | PermissionView,
+    notice: str,
+    reply: str = "",
+) -> HttpResponse:
+    """Record who answered a question or permission request, then confirm it."""
+    record_action(
+        request,
+        kind,
+        answered.session_id,
+        target_id=answered.id,
+        call_id=answered.call_id,
+        reply=reply,
+    )
+    nudge_watcher(answered.session_id)
+    return request_done(request, answered.session_id, answered.id, notice)
+
+
 def upstream_failure(
     request: HttpRequest, session_id: str, notice: str
 ) -> HttpResponse:
@@ -403,29 +423,20 @@ def reply_question(
         return _question_form_response(request, session_id, form, UNPROCESSABLE)
 
     try:
-        reservation = reserve_reply(question_id, session_id, request.user)
+        with single_reply(question_id, session_id, request.user):
+            get_client().reply_question(session_id, question_id, form.answers)
     except AlreadyResolved as error:
         return request_done(request, session_id, question_id, str(error), messages.INFO)
-    try:
-        get_client().reply_question(session_id, question_id, form.answers)
     except OpenCodeNotFound:
-        release_reply(reservation)
         notice = "This question was already answered or dismissed."
         return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
-        release_reply(reservation)
         form.add_error(None, f"{error.headline}: {error}")
         return _question_form_response(request, session_id, form, BAD_GATEWAY)
 
-    record_action(
-        request,
-        Action.Kind.ANSWER,
-        session_id,
-        target_id=question_id,
-        call_id=question.call_id,
+    return request_resolved(
+        request, Action.Kind.ANSWER, question, notice="Answer sent."
     )
-    nudge_watcher(session_id)
-    return request_done(request, session_id, question_id, "Answer sent.")
 
 
 @require_POST
@@ -436,26 +447,17 @@ def reject_question(
     if isinstance(question, HttpResponse):
         return question
     try:
-        reservation = reserve_reply(question_id, session_id, request.user)
+        with single_reply(question_id, session_id, request.user):
+            get_client().reject_question(session_id, question_id)
     except AlreadyResolved as error:
         return request_done(request, session_id, question_id, str(error), messages.INFO)
-    try:
-        get_client().reject_question(session_id, question_id)
     except OpenCodeNotFound:
-        release_reply(reservation)
         notice = "This question was already answered or dismissed."
         return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
-        release_reply(reservation)
         notice = f"{error.headline}: {error}. The question is still open."
         return upstream_failure(request, session_id, notice)
 
-    record_action(
-        request,
-        Action.Kind.REJECT,
-        session_id,
-        target_id=question_id,
-        call_id=question.call_id,
+    return request_resolved(
+        request, Action.Kind.REJECT, question, notice="Question dismissed."
     )
-    nudge_watcher(session_id)
-    return request_done(request, session_id, question_id, "Question dismissed.")
