@@ -132,7 +132,7 @@ def claim(request: HttpRequest, session_id: str, request_id: str) -> HttpRespons
 
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
-    """Every pending question and permission request, across all workspaces."""
+    """List every pending question and permission request, across all workspaces."""
     workspaces = collect_inbox(get_client())
     request_ids = [
         item.id
@@ -167,8 +167,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
 def upstream_status(request: HttpRequest) -> HttpResponse:
     """Render the upstream banner afresh for pages waiting for OpenCode to return.
 
-    While OpenCode still fails the banner keeps polling. Once it answers, the banner
-    clears and fires `upstream-recovered`, so the page can refresh its content.
+    While OpenCode still fails, the banner keeps polling. Once OpenCode responds, the
+    banner clears and fires `upstream-recovered`, so the page can refresh itself.
     """
     try:
         get_client().health()

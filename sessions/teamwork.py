@@ -1,4 +1,4 @@
-"""Who did what, one reply per request, claims, and the shared inbox."""
+"""Teamwork records: attribution, one reply per request, claims and the inbox."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def remember_pending_count(total: int) -> None:
 
 
 def pending_count(client: OpenCodeClient) -> int | None:
-    """Count pending requests across workspaces; None when OpenCode cannot say."""
+    """Count pending requests across workspaces; None when OpenCode fails."""
     cached = cache.get(INBOX_COUNT_KEY)
     if cached is not None:
         return cached

@@ -361,8 +361,8 @@ def upstream_failure(
 ) -> HttpResponse:
     """Report a failed upstream call without touching the form that made it.
 
-    htmx puts NOTICE in the page's notice area, leaving the card and what was
-    picked in it as they are; a plain post goes back with NOTICE as a message.
+    htmx puts NOTICE in the page's notice area and leaves the card, and what was
+    picked in it, as they are. A plain post goes back with NOTICE as a message.
     """
     if request.htmx:
         response = render(

@@ -109,8 +109,8 @@ class SessionWatcher:
     def nudge(self, stopping: bool = False) -> None:
         """Poll now instead of at the next tick, after a view changed the session.
 
-        STOPPING says a teammate interrupted the run: the status reads "stopping"
-        until OpenCode reports the session idle.
+        STOPPING means a teammate interrupted the run, so the status reads
+        "stopping" until OpenCode reports the session idle.
         """
         if stopping:
             self._stopping = True
@@ -356,7 +356,7 @@ class SessionWatcher:
         return "".join(pieces)
 
     def _transcript_window_html(self) -> str:
-        """The newest messages, after a control that loads the earlier ones."""
+        """Render the newest messages after a control that loads earlier ones."""
         message_ids = list(self._message_html)
         shown = message_ids[-TRANSCRIPT_WINDOW:]
         control = fragments.earlier_messages_html(

@@ -4,7 +4,7 @@ Tests put it between the app and a real `opencode serve` and switch its `mode`:
 
 - "pass": forward untouched (streamed, so server-sent events flow too)
 - "delay": wait `delay` seconds, then forward
-- "drop": close the connection without an answer
+- "drop": close the connection without a response
 - "error": answer 500 with an OpenCode-style error body
 - "unauthorized": answer 401 as OpenCode does for a wrong password
 """
@@ -31,8 +31,8 @@ class FaultProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            # HTTP/1.0: each answer ends when the connection closes, which also
-            # carries streamed bodies without chunked encoding.
+            # HTTP/1.0: each response ends when the connection closes, so streamed
+            # bodies need no chunked encoding.
             protocol_version = "HTTP/1.0"
 
             def log_message(self, format, *args):  # noqa: A002

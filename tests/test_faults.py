@@ -106,7 +106,7 @@ def test_failed_answer_keeps_form(owner_client, proxied, proxy, opencode_server,
     assert reject["HX-Retarget"] == "#page-notice"
     proxy.mode = "pass"
     assert api.list_questions(session_id), "the question is still pending upstream"
-    # Once OpenCode is back, the same answer goes through.
+    # Once OpenCode is back, the same reply goes through.
     retried = owner_client.post(
         url + "reply/", {"answer-0": ["Lint"], "custom-1": "keep me"}
     )
