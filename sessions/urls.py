@@ -14,6 +14,11 @@ urlpatterns = [
     path("sessions/<session_id:session_id>/", views.session_detail, name="detail"),
     path("sessions/<session_id:session_id>/prompt/", views.send_prompt, name="prompt"),
     path(
+        "sessions/<session_id:session_id>/model-agent/",
+        views.choose_model_agent,
+        name="model-agent",
+    ),
+    path(
         "sessions/<session_id:session_id>/questions/<question_id:question_id>/reply/",
         views.reply_question,
         name="question-reply",

@@ -14,6 +14,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from providers.catalog import (
+    defaults_for,
+    load_catalog,
+    model_ref,
+    model_value,
+    remember_choice,
+    switch_session,
+)
+from providers.forms import SessionChoiceForm
 from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
 from sessions.models import Action
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
@@ -63,7 +72,9 @@ def _summaries(raw_sessions: list[dict[str, Any]]) -> list[SessionSummary]:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return _render_dashboard(request, NewSessionForm())
+    catalog = load_catalog(get_client())
+    initial = defaults_for(request.user, catalog)
+    return _render_dashboard(request, NewSessionForm(catalog=catalog, initial=initial))
 
 
 def _render_dashboard(
@@ -80,23 +91,26 @@ def _render_dashboard(
         upstream_error = error
     context = {
         "form": form,
+        "upstream_error": upstream_error or form.catalog.error,
         "workspaces": workspaces,
         "recent_sessions": recent,
-        "upstream_error": upstream_error,
     }
     return render(request, "sessions/dashboard.html", context, status=status)
 
 
 @require_POST
 def new_session(request: HttpRequest) -> HttpResponse:
-    form = NewSessionForm(request.POST)
+    client = get_client()
+    form = NewSessionForm(request.POST, catalog=load_catalog(client))
     if not form.is_valid():
         return _render_dashboard(request, form, status=UNPROCESSABLE)
 
     directory = form.cleaned_data["workspace"]
-    client = get_client()
+    model, agent = form.cleaned_data["model"], form.cleaned_data["agent"]
     try:
-        session = client.create_session(directory)
+        session = client.create_session(
+            directory, model=model_ref(model) if model else None, agent=agent
+        )
         session_id = session["id"]
         _record(request, Action.Kind.START, session_id, workspace=directory)
         client.send_prompt(session_id, form.cleaned_data["prompt"])
@@ -105,6 +119,7 @@ def new_session(request: HttpRequest) -> HttpResponse:
         return _render_dashboard(request, form, status=BAD_GATEWAY)
 
     _record(request, Action.Kind.PROMPT, session_id, workspace=directory)
+    remember_choice(request.user, model, agent)
     return redirect("sessions:detail", session_id=session_id)
 
 
@@ -142,6 +157,9 @@ def _session_context(session_id: str) -> dict[str, Any]:
     questions = question_views(raw_questions, raw_messages)
     return {
         "session": session_summary(session),
+        "choice_form": SessionChoiceForm(catalog=load_catalog(client)),
+        "current_model": model_value(session.get("model")),
+        "current_agent": session.get("agent") or "",
         "transcript_messages": [message_view(item) for item in raw_messages],
         "question_forms": [QuestionReplyForm(question) for question in questions],
         "status": session_status(session_id, client.active_sessions(), raw_questions),
@@ -154,6 +172,7 @@ def _render_session(
     prompt_form: PromptForm | None = None,
     status: int = 200,
     replacing: QuestionReplyForm | None = None,
+    choice_form: SessionChoiceForm | None = None,
 ) -> HttpResponse:
     try:
         context = _session_context(session_id)
@@ -173,6 +192,8 @@ def _render_session(
         ]
     context["session_id"] = session_id
     context["prompt_form"] = prompt_form or PromptForm()
+    if choice_form is not None:
+        context["choice_form"] = choice_form
     return render(request, "sessions/session_detail.html", context, status=status)
 
 
@@ -305,3 +326,50 @@ def reject_question(
 
     _record(request, Action.Kind.REJECT, session_id, target_id=question_id)
     return _question_done(request, session_id, question_id, "Question dismissed.")
+
+
+def _choice_response(
+    request: HttpRequest,
+    session_id: str,
+    form: SessionChoiceForm,
+    status: int,
+    current: tuple[str, str] = ("", ""),
+) -> HttpResponse:
+    if request.htmx:
+        context = {
+            "session_id": session_id,
+            "choice_form": form,
+            "current_model": current[0],
+            "current_agent": current[1],
+            "choice_saved": status == 200,
+        }
+        return render(
+            request, "sessions/partials/session_choice.html", context, status=status
+        )
+    return _render_session(request, session_id, status=status, choice_form=form)
+
+
+@require_POST
+def choose_model_agent(request: HttpRequest, session_id: str) -> HttpResponse:
+    client = get_client()
+    form = SessionChoiceForm(request.POST, catalog=load_catalog(client))
+    if not form.is_valid():
+        return _choice_response(request, session_id, form, UNPROCESSABLE)
+    try:
+        session = client.get_session(session_id)
+        current = switch_session(
+            client, session, form.cleaned_data["model"], form.cleaned_data["agent"]
+        )
+    except OpenCodeNotFound:
+        raise Http404("No OpenCode session has this id") from None
+    except OpenCodeError as error:
+        form.add_error(None, f"{error.headline}: {error}")
+        return _choice_response(request, session_id, form, BAD_GATEWAY)
+
+    remember_choice(request.user, *current)
+    _nudge_watcher(session_id)
+    if request.htmx:
+        fresh = SessionChoiceForm(catalog=form.catalog)
+        return _choice_response(request, session_id, fresh, 200, current)
+    messages.success(request, "Model and agent saved for this session.")
+    return redirect("sessions:detail", session_id=session_id)
