@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from providers import converters, views
+from providers import converters, oauth_views, views
 
 register_converter(converters.IntegrationIdConverter, "integration_id")
 register_converter(converters.CredentialIdConverter, "credential_id")
@@ -21,22 +21,22 @@ urlpatterns = [
     ),
     path(
         "<integration_id:integration_id>/oauth/<method_id:method_id>/",
-        views.start_oauth,
+        oauth_views.start_oauth,
         name="oauth-start",
     ),
     path(
         "<integration_id:integration_id>/attempts/<attempt_id:attempt_id>/",
-        views.oauth_attempt,
+        oauth_views.oauth_attempt,
         name="oauth-attempt",
     ),
     path(
         "<integration_id:integration_id>/attempts/<attempt_id:attempt_id>/code/",
-        views.complete_oauth,
+        oauth_views.complete_oauth,
         name="oauth-code",
     ),
     path(
         "<integration_id:integration_id>/attempts/<attempt_id:attempt_id>/cancel/",
-        views.cancel_oauth,
+        oauth_views.cancel_oauth,
         name="oauth-cancel",
     ),
 ]

@@ -240,13 +240,16 @@ def test_bad_key_rejected_unechoed(staff_client, opencode_settings, api, key, me
     assert api.get_integration("groq")["connections"] == []
 
 
-def mock_client(handler) -> opencode.OpenCodeClient:
-    return opencode.OpenCodeClient(
+def use_mock_server(monkeypatch, handler) -> None:
+    """Send the providers pages' OpenCode requests to HANDLER instead."""
+    client = opencode.OpenCodeClient(
         "http://opencode.test",
         "opencode",
         "secret",
         transport=httpx.MockTransport(handler),
     )
+    for module in ("providers.views", "providers.oauth_views"):
+        monkeypatch.setattr(f"{module}.get_client", lambda: client)
 
 
 GROQ = {
@@ -269,7 +272,7 @@ def test_failed_connect_masks_key(staff_client, monkeypatch, caplog):
             400, json={"_tag": "InvalidRequestError", "message": f"bad key {key}"}
         )
 
-    monkeypatch.setattr("providers.views.get_client", lambda: mock_client(handler))
+    use_mock_server(monkeypatch, handler)
 
     response = staff_client.post("/providers/groq/key/", {"key": key, "label": "ops"})
 
@@ -390,7 +393,7 @@ class FakeOAuthServer:
 
 
 def start_fake_attempt(staff_client, monkeypatch, server) -> str:
-    monkeypatch.setattr("providers.views.get_client", lambda: mock_client(server))
+    use_mock_server(monkeypatch, server)
     response = staff_client.post(
         "/providers/example/oauth/device/", {"input-team": "core", "label": "ours"}
     )
@@ -469,7 +472,7 @@ def test_oauth_code_mode_sends_code(staff_client, monkeypatch):
 
 def test_oauth_required_prompt(staff_client, monkeypatch):
     server = FakeOAuthServer(["pending"])
-    monkeypatch.setattr("providers.views.get_client", lambda: mock_client(server))
+    use_mock_server(monkeypatch, server)
 
     response = staff_client.post("/providers/example/oauth/device/", {"label": "x"})
 
