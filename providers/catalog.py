@@ -172,7 +172,7 @@ def forget_catalog() -> None:
 
 
 def defaults_for(user: Any, catalog: Catalog) -> dict[str, str]:
-    """The user's remembered model and agent, where the catalog still offers them."""
+    """Return the user's saved model and agent, or "" where the catalog lacks them."""
     saved = SessionDefaults.objects.filter(user=user).first()
     if saved is None:
         return {"model": "", "agent": ""}
@@ -192,8 +192,10 @@ def remember_choice(user: Any, model: str, agent: str) -> None:
 def switch_session(
     client: OpenCodeClient, session: dict[str, Any], model: str, agent: str
 ) -> tuple[str, str]:
-    """Switch a session to `model` and `agent` where they differ from its current
-    ones (blank keeps the current); return the model and agent it now uses."""
+    """Switch a session to `model` and `agent` where they differ from its own.
+
+    A blank value keeps the current one. Returns the model and agent it now uses.
+    """
     session_id = session["id"]
     current_model = model_value(session.get("model"))
     current_agent = str(session.get("agent") or "")

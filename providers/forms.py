@@ -41,7 +41,7 @@ class ConnectKeyForm(forms.Form):
 
 
 class OAuthStartForm(forms.Form):
-    """The inputs an OAuth method asks for, as fields named `input-<key>`."""
+    """The inputs an OAuth method requires, as fields named `input-<key>`."""
 
     label = _label_field()
 

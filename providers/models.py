@@ -1,4 +1,4 @@
-"""What the dashboard remembers about providers. Keys and tokens are never stored."""
+"""Provider records this dashboard keeps. Keys and tokens are never stored here."""
 
 from django.conf import settings
 from django.db import models
@@ -8,7 +8,7 @@ class CredentialOrigin(models.Model):
     """How a credential stored on the OpenCode server was connected from here.
 
     OpenCode lists a stored credential only by id and label, so this record is what
-    tells a stored key from an OAuth sign-in. It never holds the key itself.
+    tells a stored key from an OAuth sign-in. It never contains the key itself.
     """
 
     class Method(models.TextChoices):

@@ -29,8 +29,7 @@ from providers.views import (
     mask_secret,
     record_new_credentials,
     render_detail,
-    render_upstream_error,
-    staff_required,
+    staff_view,
 )
 from sessions.opencode import (
     OpenCodeError,
@@ -48,7 +47,7 @@ OAUTH_ATTEMPTS_KEPT = 5
 OAUTH_SESSION_KEY = "oauth_attempts"
 
 # Attempt states: OpenCode's own (pending, complete, failed, expired) plus two that
-# only this dashboard knows.
+# only this dashboard uses.
 STATUS_PENDING = "pending"
 STATUS_COMPLETE = "complete"
 STATUS_CANCELLED = "cancelled"
@@ -74,15 +73,12 @@ def _safe_link(url: str) -> str:
 
 @sensitive_post_parameters()
 @require_POST
-@staff_required
+@staff_view
 def start_oauth(
     request: HttpRequest, integration_id: str, method_id: str
 ) -> HttpResponse:
     client = get_client()
-    try:
-        integration = get_integration(client, integration_id)
-    except OpenCodeError as error:
-        return render_upstream_error(request, error)
+    integration = get_integration(client, integration_id)
     method = integration.oauth_method(method_id)
     if method is None:
         raise Http404("This integration has no OAuth method with this id")
@@ -164,7 +160,7 @@ def _poll_attempt(
     try:
         raw = get_client().oauth_status(attempt_id) or {}
     except OpenCodeUpstreamError as error:
-        # OpenCode 1.18.33 answers 500 for an attempt id it does not know, which is
+        # OpenCode 1.18.33 returns 500 for an attempt id it does not know, which is
         # what a cancelled, expired or forgotten (server restart) attempt becomes.
         if error.status != 500:
             raise
@@ -183,7 +179,7 @@ def _poll_attempt(
 
 
 @require_GET
-@staff_required
+@staff_view
 @vary_on_headers("HX-Request")
 def oauth_attempt(
     request: HttpRequest, integration_id: str, attempt_id: str
@@ -205,7 +201,7 @@ def oauth_attempt(
 
 @sensitive_post_parameters("code")
 @require_POST
-@staff_required
+@staff_view
 def complete_oauth(
     request: HttpRequest, integration_id: str, attempt_id: str
 ) -> HttpResponse:
@@ -232,7 +228,7 @@ def complete_oauth(
 
 
 @require_POST
-@staff_required
+@staff_view
 def cancel_oauth(
     request: HttpRequest, integration_id: str, attempt_id: str
 ) -> HttpResponse:

@@ -43,15 +43,19 @@ UNPROCESSABLE = 422
 BAD_GATEWAY = 502
 
 
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Reject non-staff with 403; LoginRequiredMiddleware already sent anonymous
+def staff_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Reject non-staff with 403, and show an OpenCode failure that escapes the view
+    as a 502 page with the banner. LoginRequiredMiddleware has already sent anonymous
     visitors to the login page."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_staff:
             raise PermissionDenied("Only staff can manage model providers.")
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except OpenCodeError as error:
+            return _render_upstream_error(request, error)
 
     return wrapper
 
@@ -116,7 +120,7 @@ def record_new_credentials(
 
 
 @require_GET
-@staff_required
+@staff_view
 @vary_on_headers("HX-Request")
 def integration_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:200]
@@ -165,18 +169,15 @@ def render_detail(
     return render(request, "providers/integration_detail.html", context, status=status)
 
 
-def render_upstream_error(request: HttpRequest, error: OpenCodeError) -> HttpResponse:
+def _render_upstream_error(request: HttpRequest, error: OpenCodeError) -> HttpResponse:
     context = {"upstream_error": error}
     return render(request, "providers/upstream_error.html", context, status=BAD_GATEWAY)
 
 
 @require_GET
-@staff_required
+@staff_view
 def integration_detail(request: HttpRequest, integration_id: str) -> HttpResponse:
-    try:
-        integration = get_integration(get_client(), integration_id)
-    except OpenCodeError as error:
-        return render_upstream_error(request, error)
+    integration = get_integration(get_client(), integration_id)
     return render_detail(request, integration)
 
 
@@ -185,13 +186,10 @@ def integration_detail(request: HttpRequest, integration_id: str) -> HttpRespons
 
 @sensitive_post_parameters("key")
 @require_POST
-@staff_required
+@staff_view
 def connect_key(request: HttpRequest, integration_id: str) -> HttpResponse:
     client = get_client()
-    try:
-        integration = get_integration(client, integration_id)
-    except OpenCodeError as error:
-        return render_upstream_error(request, error)
+    integration = get_integration(client, integration_id)
     if not integration.accepts_key:
         raise Http404("This integration does not take a key")
 
@@ -214,15 +212,12 @@ def connect_key(request: HttpRequest, integration_id: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required
+@staff_view
 def remove_credential(
     request: HttpRequest, integration_id: str, credential_id: str
 ) -> HttpResponse:
     client = get_client()
-    try:
-        integration = get_integration(client, integration_id)
-    except OpenCodeError as error:
-        return render_upstream_error(request, error)
+    integration = get_integration(client, integration_id)
     credential = integration.credential(credential_id)
     if credential is None:
         messages.info(request, "That credential was already removed.")

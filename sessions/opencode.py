@@ -262,7 +262,7 @@ class _Routes:
         return self._send(Call("GET", "/api/integration"))
 
     def get_integration(self, integration_id: str) -> Any:
-        """Return one integration, or None: the server answers 200 with null data."""
+        """Return one integration, or None: the server returns 200 with null data."""
         return self._send(Call("GET", f"/api/integration/{integration_id}"))
 
     def connect_key(self, integration_id: str, key: str, label: str = "") -> Any:

@@ -1,6 +1,8 @@
-"""Providers page, model and agent choice, and server access, against a real
-`opencode serve`; httpx MockTransport only for OAuth results and upstream faults
-that the offline server cannot produce."""
+"""Providers page, model and agent choice, and server access.
+
+Tests run against a real `opencode serve`. httpx MockTransport stands in only for
+OAuth results and upstream faults that the offline server cannot produce.
+"""
 
 from __future__ import annotations
 
@@ -162,8 +164,8 @@ def test_key_connects_and_stays_secret(
     )
     for page in (detail, listing, dashboard, confirm):
         assert key not in page
-    # Each search below would find the key: the logs hold the request line and the
-    # database holds the credential's id.
+    # Each search below would find the key: the logs contain the request line and the
+    # database contains the credential's id.
     assert "/api/integration/groq/connect/key" in caplog.text
     assert key not in caplog.text
     database = database_bytes(tmp_path)
@@ -687,7 +689,7 @@ def test_password_file_is_read(monkeypatch, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 async def test_refused_poller_backs_off(opencode_settings, opencode_server, api):
-    """With a wrong password the poller asks once, then waits the longest backoff."""
+    """With a wrong password the poller polls once, then waits the longest backoff."""
     session_id = api.create_session(opencode_server.workspaces[0])["id"]
 
     def wrong_password_client():
