@@ -16,7 +16,10 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import (
+    sensitive_post_parameters,
+    sensitive_variables,
+)
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -199,6 +202,7 @@ def oauth_attempt(
     return render(request, "providers/oauth_attempt.html", context)
 
 
+@sensitive_variables("code")
 @sensitive_post_parameters("code")
 @require_POST
 @staff_view

@@ -3,7 +3,9 @@
 A provider key travels from the form straight into `POST
 /api/integration/<id>/connect/key`. It is never stored, logged, put in the Django
 session or rendered back: the key field renders empty, error messages have the key
-masked, and `sensitive_post_parameters` hides it from Django's error reports.
+masked, and `sensitive_post_parameters` and `sensitive_variables` hide it from the
+error reports Django writes when DEBUG is off. With DEBUG on, Django's debug page
+shows request data and variables by design, key included.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import (
+    sensitive_post_parameters,
+    sensitive_variables,
+)
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -184,6 +189,7 @@ def integration_detail(request: HttpRequest, integration_id: str) -> HttpRespons
 # Keys and credentials
 
 
+@sensitive_variables("key")
 @sensitive_post_parameters("key")
 @require_POST
 @staff_view

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class Call:
     method: str
     path: str
     params: dict[str, Any] = field(default_factory=dict)
-    body: Any = None
+    # Left out of repr() because a body may carry a provider key.
+    body: Any = field(default=None, repr=False)
     # Most v2 replies wrap their payload in {"data": ...}; `unwrap` picks it out.
     unwrap: bool = True
 
@@ -265,6 +267,9 @@ class _Routes:
         """Return one integration, or None: the server returns 200 with null data."""
         return self._send(Call("GET", f"/api/integration/{integration_id}"))
 
+    # Every frame below these two methods, httpx's included, holds the secret, so
+    # Django's error reports (active when DEBUG is off) hide all of their variables.
+    @sensitive_variables()
     def connect_key(self, integration_id: str, key: str, label: str = "") -> Any:
         body = {"key": key}
         if label:
@@ -290,6 +295,7 @@ class _Routes:
     def oauth_status(self, attempt_id: str) -> Any:
         return self._send(Call("GET", f"/api/integration/attempt/{attempt_id}"))
 
+    @sensitive_variables()
     def complete_oauth(self, attempt_id: str, code: str) -> Any:
         return self._send(
             Call(

@@ -11,12 +11,15 @@ import json
 import logging
 import re
 import sqlite3
+import sys
 import uuid
 
 import httpx
 import pytest
 from django.core.cache import cache
+from django.core.signals import got_request_exception
 from django.db import connection
+from django.views.debug import ExceptionReporter
 
 from providers.models import CredentialOrigin, SessionDefaults
 from sessions import opencode
@@ -284,6 +287,40 @@ def test_failed_connect_masks_key(staff_client, monkeypatch, caplog):
     assert key not in text
     assert 'value="ops"' in text
     assert key not in caplog.text
+
+
+def test_error_report_hides_key(staff_client, monkeypatch, settings):
+    """A crash inside httpx while sending a key leaves it out of the 500 page and of
+    the report Django mails or logs for it (DEBUG off, as in production)."""
+    key = sample_key()
+    reports = []
+
+    def handler(request):
+        if request.method == "GET":
+            return httpx.Response(200, json={"data": GROQ})
+        raise RuntimeError("transport broke")
+
+    def report(sender, request, **kwargs):
+        reporter = ExceptionReporter(request, *sys.exc_info())
+        reports.append(reporter.get_traceback_html())
+        reports.append(reporter.get_traceback_text())
+
+    use_mock_server(monkeypatch, handler)
+    settings.DEBUG = False
+    staff_client.raise_request_exception = False
+    got_request_exception.connect(report)
+    try:
+        response = staff_client.post("/providers/groq/key/", {"key": key})
+    finally:
+        got_request_exception.disconnect(report)
+
+    assert response.status_code == 500
+    assert key not in text_of(response)
+    assert len(reports) == 2
+    for text in reports:
+        assert "transport broke" in text  # the report covers the failure
+        assert "httpx/_transports/mock.py" in text  # and the frames inside httpx
+        assert key not in text
 
 
 # OAuth
