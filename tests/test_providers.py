@@ -679,13 +679,16 @@ def test_new_session_rejects_unknown_model(
 # Server access
 
 
-def test_wrong_password_banner(
-    staff_client, opencode_settings, opencode_server, api, caplog
+@pytest.mark.parametrize("password", ["wrong", ""], ids=["wrong", "missing"])
+def test_refused_password_banner(
+    staff_client, opencode_settings, opencode_server, api, caplog, password
 ):
     session_id = api.create_session(opencode_server.workspaces[0])["id"]
-    wrong = f"wrong-{uuid.uuid4().hex}"
-    opencode_settings.OPENCODE_SERVER_PASSWORD = wrong
+    if password:
+        password = f"wrong-{uuid.uuid4().hex}"
+    opencode_settings.OPENCODE_SERVER_PASSWORD = password
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
 
     for path in (
         "/",
@@ -697,11 +700,15 @@ def test_wrong_password_banner(
         response = staff_client.get(path)
         text = text_of(response)
         assert "OpenCode refused our credentials" in text, path
+        assert "OPENCODE_SERVER_PASSWORD" in text, path
         assert "OpenCode is unreachable" not in text, path
-        assert wrong not in text, path
         assert opencode_server.password not in text, path
-    assert wrong not in caplog.text
+        if password:
+            assert password not in text, path
+    assert "401" in caplog.text
     assert opencode_server.password not in caplog.text
+    if password:
+        assert password not in caplog.text
 
 
 def test_unreachable_banner_differs(staff_client, opencode_settings):
