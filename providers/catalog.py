@@ -6,6 +6,7 @@ is cached for `CATALOG_CACHE_SECONDS` and dropped whenever a credential changes.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,9 @@ from providers.models import SessionDefaults
 from sessions.opencode import OpenCodeClient, OpenCodeError
 
 CATALOG_CACHE_SECONDS = 60
+
+# Threads that build the catalog while a view makes its other requests.
+_loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="opencode-catalog")
 
 # Agents a teammate can run a session with; "subagent" ones only run inside another.
 PRIMARY_AGENT_MODES = {"primary", "all"}
@@ -164,6 +168,11 @@ def load_catalog(client: OpenCodeClient) -> Catalog:
         return Catalog(error=error)
     cache.set(_cache_key(), catalog, CATALOG_CACHE_SECONDS)
     return catalog
+
+
+def start_loading_catalog(client: OpenCodeClient) -> Future[Catalog]:
+    """Run `load_catalog` in a worker thread; `.result()` returns the catalog."""
+    return _loader.submit(load_catalog, client)
 
 
 def forget_catalog() -> None:

@@ -20,6 +20,7 @@ from providers.catalog import (
     model_ref,
     model_value,
     remember_choice,
+    start_loading_catalog,
     switch_session,
 )
 from providers.forms import SessionChoiceForm
@@ -72,15 +73,17 @@ def _summaries(raw_sessions: list[dict[str, Any]]) -> list[SessionSummary]:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    catalog = load_catalog(get_client())
-    initial = defaults_for(request.user, catalog)
-    return _render_dashboard(request, NewSessionForm(catalog=catalog, initial=initial))
+    return _render_dashboard(request)
 
 
 def _render_dashboard(
-    request: HttpRequest, form: NewSessionForm, status: int = 200
+    request: HttpRequest, form: NewSessionForm | None = None, status: int = 200
 ) -> HttpResponse:
+    """Render the dashboard with FORM, or a new form with the user's defaults."""
     client = get_client()
+    if form is None:
+        # The model list is slow to build on a cold server, so it loads alongside.
+        pending_catalog = start_loading_catalog(client)
     workspaces, recent, upstream_error = [], [], None
     try:
         workspaces = resolve_workspaces(client)
@@ -89,6 +92,10 @@ def _render_dashboard(
         )
     except OpenCodeError as error:
         upstream_error = error
+    if form is None:
+        catalog = pending_catalog.result()
+        initial = defaults_for(request.user, catalog)
+        form = NewSessionForm(catalog=catalog, initial=initial)
     context = {
         "form": form,
         "upstream_error": upstream_error or form.catalog.error,
