@@ -12,9 +12,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import request_started
 
 from providers.models import SessionDefaults
-from sessions.opencode import OpenCodeClient, OpenCodeError
+from sessions.opencode import OpenCodeClient, OpenCodeError, get_client
 
 CATALOG_CACHE_SECONDS = 60
 
@@ -173,6 +174,21 @@ def load_catalog(client: OpenCodeClient) -> Catalog:
 def start_loading_catalog(client: OpenCodeClient) -> Future[Catalog]:
     """Run `load_catalog` in a worker thread; `.result()` returns the catalog."""
     return _loader.submit(load_catalog, client)
+
+
+def warm_catalog(**signal_kwargs: Any) -> None:
+    """Start building the catalog when a process serves its first request.
+
+    Connected to `request_started`, it disconnects itself at once. The login page
+    is usually that first request, so the dashboard after it finds the catalog
+    ready instead of waiting about a second for a cold OpenCode server.
+    """
+    request_started.disconnect(warm_catalog)
+    try:
+        client = get_client()
+    except OpenCodeError:
+        return  # no OpenCode server configured yet; the dashboard reports it
+    start_loading_catalog(client)
 
 
 def forget_catalog() -> None:

@@ -17,10 +17,12 @@ import uuid
 import httpx
 import pytest
 from django.core.cache import cache
-from django.core.signals import got_request_exception
+from django.core.signals import got_request_exception, request_started
 from django.db import connection
 from django.views.debug import ExceptionReporter
 
+from providers import catalog
+from providers.catalog import warm_catalog
 from providers.models import CredentialOrigin, SessionDefaults
 from sessions import opencode
 from sessions.watch import SessionWatcher
@@ -674,6 +676,16 @@ def test_new_session_rejects_unknown_model(
     assert response.status_code == 422
     assert "scripted/nope is not a model this OpenCode server offers." in text
     assert "keep this prompt" in text
+
+
+def test_first_request_warms_catalog(opencode_settings):
+    request_started.connect(warm_catalog)
+
+    warm_catalog()
+
+    assert not request_started.disconnect(warm_catalog), "it disconnects itself"
+    cached = wait_for(lambda: cache.get(catalog._cache_key()))
+    assert any(option.value == "scripted/second" for option in cached.models)
 
 
 # Server access
