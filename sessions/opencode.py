@@ -94,7 +94,7 @@ def _error_from(response: httpx.Response, call: Call) -> OpenCodeError:
     status = response.status_code
     if status in (401, 403):
         return OpenCodeUnauthorized(
-            f"OpenCode answered {status} to {call.path}: check "
+            f"OpenCode returned {status} for {call.path}: check "
             "OPENCODE_SERVER_USERNAME and OPENCODE_SERVER_PASSWORD "
             "(or OPENCODE_SERVER_PASSWORD_FILE)"
         )
