@@ -260,7 +260,7 @@ def _render_session(
         archive = load_archive(session_id)
         if archive is not None:
             context = _archived_context(archive, error, show_all)
-        elif isinstance(error, OpenCodeNotFound):
+        elif isinstance(error, OpenCodeNotFound) and prompt_form is None:
             raise Http404("No OpenCode session has this id") from None
         else:
             # The page still renders, with what was typed, so nothing is lost.
@@ -307,7 +307,8 @@ def send_prompt(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         admitted = get_client().send_prompt(session_id, form.cleaned_data["prompt"])
     except OpenCodeNotFound:
-        raise Http404("No OpenCode session has this id") from None
+        form.add_error(None, "This session no longer exists on the OpenCode server.")
+        return _composer_response(request, session_id, form, 404)
     except OpenCodeError as error:
         form.add_error(None, f"{error.headline}: {error}")
         return _composer_response(request, session_id, form, BAD_GATEWAY)

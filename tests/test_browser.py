@@ -209,8 +209,6 @@ def test_answer_from_inbox(page: Page):
     expect(page.locator("#transcript")).to_contain_text("answered by casey")
 
 
-
-
 def test_provider_search_and_model_switch(page: Page):
     log_in(page)
     page.get_by_role("link", name="Providers").click()
