@@ -37,6 +37,11 @@ def time_from_ms(value: Any) -> datetime | None:
 class PartView:
     kind: str  # text, reasoning, tool or unknown
     html: str = ""
+    # A text part still being written: `html` holds the text streamed so far, and
+    # `dom_id` names the element that streamed deltas are appended to.
+    streaming: bool = False
+    id: str = ""
+    dom_id: str = ""
     tool_name: str = ""
     tool_status: str = ""
     tool_input: str = ""
@@ -119,6 +124,11 @@ def _tool_error(state: dict[str, Any]) -> str:
     return str(error or "")
 
 
+def stream_dom_id(message_id: str, part_id: str) -> str:
+    """Name the element of a text part that streamed deltas are appended to."""
+    return f"stream-{message_id}-{part_id}"
+
+
 def part_view(part: dict[str, Any]) -> PartView:
     kind = part.get("type")
     if kind == "text":
@@ -168,6 +178,8 @@ def message_view(message: dict[str, Any]) -> MessageView:
         view.agent = str(message.get("agent") or "")
         view.model = _model_label(message.get("model"))
         view.parts = [part_view(part) for part in message.get("content") or []]
+        if view.completed is None:
+            _mark_streaming_parts(view, message.get("content") or [])
         error = message.get("error")
         if isinstance(error, dict):
             view.error = str(error.get("message") or error.get("type") or "error")
@@ -188,6 +200,22 @@ def message_view(message: dict[str, Any]) -> MessageView:
     else:
         view.parts = [PartView(kind="unknown", raw=_pretty_json(message))]
     return view
+
+
+def _mark_streaming_parts(view: MessageView, content: list[Any]) -> None:
+    """Mark the empty text parts of an unfinished message as still streaming.
+
+    The message routes show a text part's text only once it ends; until then its
+    words arrive on the event stream.
+    """
+    for raw, part in zip(content, view.parts, strict=True):
+        if part.kind != "text" or not isinstance(raw, dict) or raw.get("text"):
+            continue
+        part_id = str(raw.get("id") or "")
+        if part_id:
+            part.streaming = True
+            part.id = part_id
+            part.dom_id = stream_dom_id(view.id, part_id)
 
 
 def _custom_flags_by_call(messages: list[dict[str, Any]]) -> dict[str, list[Any]]:

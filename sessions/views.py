@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,7 +23,7 @@ from sessions.transcript import (
     session_status,
     session_summary,
 )
-from sessions.watch import group_name
+from sessions.watch import request_poll
 from sessions.workspaces import resolve_workspaces
 
 logger = logging.getLogger(__name__)
@@ -40,9 +39,7 @@ SESSIONS_PER_PAGE = 50
 
 def _nudge_watcher(session_id: str) -> None:
     """Ask the session's poller, in whichever process runs it, to poll now."""
-    async_to_sync(get_channel_layer().group_send)(
-        group_name(session_id), {"type": "session.nudge"}
-    )
+    async_to_sync(request_poll)(session_id)
 
 
 def _record(request: HttpRequest, kind: str, session_id: str, **fields: Any) -> None:

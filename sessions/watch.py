@@ -1,10 +1,17 @@
 """The poller: one watcher per watched session, shared by all of its viewers.
 
-A watcher polls OpenCode for the session's messages, pending questions and run
-state, keeps what it last sent, and publishes only the changed fragments to the
-session's channel-layer group. Consumers join and leave through `registry`. The
-first viewer starts the watcher and the last one to leave cancels it, so upstream
-requests grow with watched sessions, not with viewers.
+A watcher polls OpenCode for the session's messages and pending questions, keeps
+what it last sent, and publishes only the changed fragments to the session's
+channel-layer group. Consumers join and leave through `registry`. The first viewer
+starts the watcher and the last one to leave cancels it, so upstream requests grow
+with watched sessions, not with viewers.
+
+While any session is watched the registry also runs what the watchers of the
+process share: one reader of OpenCode's event stream (streamed text goes straight
+to viewers, other events wake the session's poller), one `GET /api/session/active`
+per tick, and a control channel that carries nudges and full-state requests from
+other processes. With several processes (REDIS_URL set) each watcher polls only
+while it holds the session's lease, so one process polls each session.
 """
 
 from __future__ import annotations
@@ -16,14 +23,19 @@ import hashlib
 import json
 import logging
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions import fragments
+from sessions.events import TEXT_DELTA, EventStream, event_payload, is_delta
+from sessions.lease import Lease, LeaseFactory, LocalLease
 from sessions.opencode import (
+    MESSAGE_ID,
     AsyncOpenCodeClient,
     OpenCodeError,
     OpenCodeNotFound,
@@ -32,9 +44,11 @@ from sessions.opencode import (
 from sessions.transcript import (
     STATUS_WAITING,
     STATUS_WORKING,
+    MessageView,
     message_view,
     question_views,
     session_status,
+    stream_dom_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,10 +60,26 @@ RECENT_MESSAGES = 50
 WAITING_POLL_MAX = 2.0
 # Maximum pause (seconds) between polls while OpenCode keeps failing.
 FAILURE_BACKOFF_MAX = 30.0
+# Pause (seconds) between polls of a session that is not working while the event
+# stream is connected: its events wake the poller, so this only guards against a
+# stream that silently misses events.
+EVENT_BACKED_IDLE_POLL = 60.0
+# Pause (seconds) between attempts to take a lease that another process holds.
+LEASE_RETRY = 1.0
+# Most characters of streamed text kept per text part; later deltas are dropped
+# and the part shows in full once it ends.
+STREAM_TEXT_MAX = 200_000
+TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
 
 def group_name(session_id: str) -> str:
+    """Name the group of a session's viewers, which receives its fragments."""
     return f"session-{session_id}"
+
+
+def control_group_name(session_id: str) -> str:
+    """Name the group of the processes watching a session, one channel each."""
+    return f"watchers-{session_id}"
 
 
 def _digest(value: Any) -> str:
@@ -61,21 +91,82 @@ def _with_jitter(seconds: float) -> float:
     return seconds * random.uniform(0.8, 1.2)
 
 
+class ActiveSessions:
+    """The sessions at work, from one shared `GET /api/session/active` per tick.
+
+    Every poller of the process reads the same answer while it is younger than the
+    age its caller accepts, and concurrent callers share one request.
+    """
+
+    def __init__(
+        self, client_factory: Callable[[], AsyncOpenCodeClient] = new_async_client
+    ) -> None:
+        self.client_factory = client_factory
+        self.requests = 0
+        self._client: AsyncOpenCodeClient | None = None
+        self._value: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._pending: asyncio.Future | None = None
+
+    async def get(self, max_age: float) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._fetched_at <= max_age:
+            return self._value
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._fetch())
+        # A caller cancelled while waiting must not cancel the others' request.
+        return await asyncio.shield(self._pending)
+
+    async def _fetch(self) -> dict[str, Any]:
+        try:
+            if self._client is None:
+                self._client = self.client_factory()
+            self.requests += 1
+            value = await self._client.active_sessions()
+            self._value = value if isinstance(value, dict) else {}
+            self._fetched_at = asyncio.get_running_loop().time()
+            return self._value
+        finally:
+            self._pending = None
+
+    async def aclose(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
 class SessionWatcher:
     def __init__(
         self,
         session_id: str,
         client_factory: Callable[[], AsyncOpenCodeClient] = new_async_client,
+        *,
+        lease: Lease | None = None,
+        active_sessions: ActiveSessions | None = None,
+        events_live: Callable[[], bool] = lambda: False,
     ) -> None:
         self.session_id = session_id
         self.group = group_name(session_id)
         self.client_factory = client_factory
+        self.lease = lease or LocalLease()
+        self.active_sessions = active_sessions or ActiveSessions(client_factory)
+        self.events_live = events_live
         self.channel_layer = get_channel_layer()
         self.viewers: set[str] = set()
         self.polls = 0
+        self.holding = False
         self.ready = False
         self.task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self._lease_lost = False
+        # Sends, and the state changes they show, happen one at a time, so a
+        # streamed chunk never reaches a viewer before the element it extends.
+        self._send_lock = asyncio.Lock()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
         # What the viewers currently show: raw messages in order, and per DOM id the
         # digest and rendered HTML of each message and question.
         self._messages: dict[str, dict[str, Any]] = {}
@@ -83,6 +174,12 @@ class SessionWatcher:
         self._question_html: dict[str, tuple[str, str]] = {}
         self._status = ""
         self._error: OpenCodeError | None = None
+        # Text streamed so far per (message id, part id), and the parts whose
+        # streaming element the viewers already have.
+        self._streams: dict[tuple[str, str], list[str]] = {}
+        self._stream_sizes: dict[tuple[str, str], int] = {}
+        self._stream_targets: set[tuple[str, str]] = set()
+        self.ready = False
 
     # Lifecycle
 
@@ -97,50 +194,105 @@ class SessionWatcher:
             await self.task
 
     def nudge(self) -> None:
-        """Poll now instead of at the next tick, after a view changed the session."""
+        """Poll now instead of at the next tick, after something changed the session."""
         self._wake.set()
 
     async def add_viewer(self, channel_name: str) -> None:
         self.viewers.add(channel_name)
-        if self.ready:
+        if self.holding:
+            await self.send_full_state(channel_name)
+        else:
+            # Another process polls this session: ask it for the current state.
+            await self._send_control(
+                {"type": "watcher.state", "reply_to": channel_name}
+            )
+
+    async def send_full_state(self, channel_name: str) -> None:
+        """Send the current state to one viewer, once this process has it."""
+        if not (self.holding and self.ready):
+            return  # the first poll sends the full state to every viewer
+        async with self._send_lock:
             await self.channel_layer.send(
                 channel_name,
                 {"type": "session.fragment", "html": self.full_state_html()},
             )
 
+    async def _send_control(self, message: dict[str, Any]) -> None:
+        await self.channel_layer.group_send(
+            control_group_name(self.session_id),
+            {**message, "session_id": self.session_id},
+        )
+
     # Polling
 
     async def _run(self) -> None:
-        logger.info("Poller started for %s", self.session_id)
         client = self.client_factory()
-        idle_delay = settings.OPENCODE_POLL_ACTIVE
-        failures = 0
         try:
             while True:
-                try:
-                    status = await self._poll(client)
-                except OpenCodeError as error:
-                    failures += 1
-                    await self._publish_error(error)
-                    delay = min(
-                        FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures
-                    )
+                if await self.lease.acquire():
+                    await self._poll_while_holding(client)
                 else:
-                    failures = 0
-                    idle_delay = self._next_idle_delay(status, idle_delay)
-                    delay = idle_delay
-                if await self._sleep(_with_jitter(delay)):
-                    idle_delay = settings.OPENCODE_POLL_ACTIVE
+                    await self._sleep(_with_jitter(LEASE_RETRY))
         finally:
             await client.aclose()
+
+    async def _poll_while_holding(self, client: AsyncOpenCodeClient) -> None:
+        logger.info("Poller started for %s", self.session_id)
+        self.holding = True
+        self._lease_lost = False
+        self._reset_state()
+        renewal = asyncio.create_task(
+            self._renew_lease(), name=f"lease {self.session_id}"
+        )
+        try:
+            await self._poll_until_lease_lost(client)
+        finally:
+            self.holding = False
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+            await self.lease.release()
             logger.info(
                 "Poller stopped for %s after %d polls", self.session_id, self.polls
             )
 
-    @staticmethod
-    def _next_idle_delay(status: str, previous: float) -> float:
+    async def _renew_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease.ttl / 3)
+            if not await self.lease.renew():
+                logger.warning(
+                    "Lease on %s lost: another process polls it now", self.session_id
+                )
+                self._lease_lost = True
+                self._wake.set()
+                return
+
+    async def _poll_until_lease_lost(self, client: AsyncOpenCodeClient) -> None:
+        idle_delay = settings.OPENCODE_POLL_ACTIVE
+        failures = 0
+        woken = True
+        while not self._lease_lost:
+            try:
+                status = await self._poll(client, fresh_status=woken)
+            except OpenCodeError as error:
+                failures += 1
+                await self._publish_error(error)
+                delay = min(
+                    FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures
+                )
+            else:
+                failures = 0
+                idle_delay = self._next_idle_delay(status, idle_delay)
+                delay = idle_delay
+            woken = await self._sleep(_with_jitter(delay))
+            if woken:
+                idle_delay = settings.OPENCODE_POLL_ACTIVE
+
+    def _next_idle_delay(self, status: str, previous: float) -> float:
         if status == STATUS_WORKING:
             return settings.OPENCODE_POLL_ACTIVE
+        if self.events_live():
+            return EVENT_BACKED_IDLE_POLL
         longest = settings.OPENCODE_POLL_IDLE_MAX
         if status == STATUS_WAITING:
             longest = min(longest, WAITING_POLL_MAX)
@@ -155,10 +307,16 @@ class SessionWatcher:
         self._wake.clear()
         return True
 
-    async def _poll(self, client: AsyncOpenCodeClient) -> str:
+    async def _poll(self, client: AsyncOpenCodeClient, fresh_status: bool) -> str:
+        """Fetch and publish the session's state; return its status.
+
+        A poll that an event or a view asked for wants the run state as it is now;
+        a cadence poll accepts the shared answer of up to half a tick ago.
+        """
         self.polls += 1
+        max_age = 0.0 if fresh_status else settings.OPENCODE_POLL_ACTIVE / 2
         active, questions, messages = await asyncio.gather(
-            client.active_sessions(),
+            self.active_sessions.get(max_age),
             client.list_questions(self.session_id),
             self._fetch_messages(client),
         )
@@ -191,6 +349,13 @@ class SessionWatcher:
     # Publishing
 
     async def _publish(self, status: str, questions: list[dict[str, Any]]) -> None:
+        async with self._send_lock:
+            await self._publish_changes(status, questions)
+            self._drop_finished_streams()
+
+    async def _publish_changes(
+        self, status: str, questions: list[dict[str, Any]]
+    ) -> None:
         pieces: list[str] = []
         if self._error is not None:
             self._error = None
@@ -215,7 +380,7 @@ class SessionWatcher:
             known = self._message_html.get(message_id)
             if known and known[0] == digest:
                 continue
-            view = message_view(raw)
+            view = self._message_view(raw)
             html = fragments.message_html(view)
             self._message_html[message_id] = (digest, html)
             if known and known[1] == html:
@@ -257,13 +422,20 @@ class SessionWatcher:
             error = OpenCodeNotFound(
                 "This session no longer exists on the OpenCode server"
             )
-        if self._error is not None and str(self._error) == str(error):
-            return
-        self._error = error
-        await self._send_group(fragments.banner_html(error.headline, str(error)))
+        async with self._send_lock:
+            if self._error is not None and str(self._error) == str(error):
+                return
+            self._error = error
+            await self._send_group(fragments.banner_html(error.headline, str(error)))
 
     def full_state_html(self) -> str:
         """Everything a new or reconnected viewer needs to show the current state."""
+        # Messages still streaming are rendered again with the text streamed so far.
+        streaming = {message_id for message_id, _ in self._stream_targets}
+        for message_id in streaming & self._messages.keys():
+            digest, _ = self._message_html[message_id]
+            view = self._message_view(self._messages[message_id])
+            self._message_html[message_id] = (digest, fragments.message_html(view))
         pieces = [
             fragments.banner_html(
                 self._error.headline if self._error else "",
@@ -284,35 +456,202 @@ class SessionWatcher:
             self.group, {"type": "session.fragment", "html": html}
         )
 
+    # Streamed text
+
+    def _message_view(self, raw: dict[str, Any]) -> MessageView:
+        """Build a message's view, showing the text streamed so far in open parts."""
+        view = message_view(raw)
+        for part in view.parts:
+            if not part.streaming:
+                continue
+            key = (view.id, part.id)
+            streamed = "".join(self._streams.get(key, ()))
+            part.html = fragments.streamed_text_html(streamed)
+            self._stream_targets.add(key)
+        return view
+
+    async def stream_delta(self, message_id: str, part_id: str, delta: str) -> None:
+        """Keep one streamed chunk and append it to the part in every viewer's page.
+
+        A chunk for a part the viewers do not show yet is only kept: the next poll
+        renders the part with all the text so far.
+        """
+        if not (MESSAGE_ID.fullmatch(message_id) and TEXT_PART_ID.fullmatch(part_id)):
+            return
+        key = (message_id, part_id)
+        async with self._send_lock:
+            size = self._stream_sizes.get(key, 0) + len(delta)
+            if size > STREAM_TEXT_MAX:
+                return
+            self._stream_sizes[key] = size
+            self._streams.setdefault(key, []).append(delta)
+            if key in self._stream_targets:
+                dom_id = stream_dom_id(message_id, part_id)
+                await self._send_group(fragments.stream_delta_html(dom_id, delta))
+
+    def _drop_finished_streams(self) -> None:
+        """Forget streamed text once its part shows in full.
+
+        Text of a message that no poll has listed yet is kept for its first render.
+        """
+        for key in list(self._streams.keys() | self._stream_targets):
+            raw = self._messages.get(key[0])
+            if raw is None:
+                continue
+            finished = (raw.get("time") or {}).get("completed")
+            if finished or not self._part_is_streaming(raw, key[1]):
+                self._streams.pop(key, None)
+                self._stream_sizes.pop(key, None)
+                self._stream_targets.discard(key)
+
+    @staticmethod
+    def _part_is_streaming(raw: dict[str, Any], part_id: str) -> bool:
+        for part in raw.get("content") or []:
+            if isinstance(part, dict) and part.get("id") == part_id:
+                return part.get("type") == "text" and not part.get("text")
+        # A part the server does not list yet may still be starting.
+        return True
+
 
 class WatcherRegistry:
-    """The watchers of this process, keyed by session id."""
+    """The watchers of this process, keyed by session id, and what they share."""
 
     def __init__(self) -> None:
         self.watchers: dict[str, SessionWatcher] = {}
+        self.events: EventStream | None = None
+        self.active_sessions: ActiveSessions | None = None
+        self.leases: LeaseFactory | None = None
+        self.control_channel = ""
+        self._control_task: asyncio.Task | None = None
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _changes_lock(self) -> asyncio.Lock:
+        """Return the lock that orders joins and leaves on the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
     async def join(self, session_id: str, channel_name: str) -> SessionWatcher:
-        watcher = self.watchers.get(session_id)
-        if watcher is None:
-            watcher = SessionWatcher(session_id)
-            self.watchers[session_id] = watcher
-            watcher.start()
+        async with self._changes_lock():
+            watcher = self.watchers.get(session_id)
+            if watcher is None:
+                if not self.watchers:
+                    await self._start_shared()
+                watcher = self._new_watcher(session_id)
+                self.watchers[session_id] = watcher
+                await watcher.channel_layer.group_add(
+                    control_group_name(session_id), self.control_channel
+                )
+                watcher.start()
         await watcher.add_viewer(channel_name)
         return watcher
 
     async def leave(self, session_id: str, channel_name: str) -> None:
-        watcher = self.watchers.get(session_id)
-        if watcher is None:
-            return
-        watcher.viewers.discard(channel_name)
-        if not watcher.viewers:
+        async with self._changes_lock():
+            watcher = self.watchers.get(session_id)
+            if watcher is None:
+                return
+            watcher.viewers.discard(channel_name)
+            if watcher.viewers:
+                return
             del self.watchers[session_id]
+            await watcher.channel_layer.group_discard(
+                control_group_name(session_id), self.control_channel
+            )
             await watcher.stop()
+            if not self.watchers:
+                await self._stop_shared()
 
     def nudge(self, session_id: str) -> None:
         watcher = self.watchers.get(session_id)
         if watcher is not None:
             watcher.nudge()
 
+    def _new_watcher(self, session_id: str) -> SessionWatcher:
+        assert self.leases is not None
+        return SessionWatcher(
+            session_id,
+            lease=self.leases.lease(session_id),
+            active_sessions=self.active_sessions,
+            events_live=self._events_live,
+        )
+
+    # What the watchers of the process share
+
+    async def _start_shared(self) -> None:
+        self.leases = LeaseFactory(settings.REDIS_URL, settings.POLLER_LEASE_TTL)
+        self.active_sessions = ActiveSessions()
+        self.events = EventStream(self._on_event, self._on_gap)
+        self.events.start()
+        channel_layer = get_channel_layer()
+        self.control_channel = await channel_layer.new_channel("watchers.")
+        self._control_task = asyncio.create_task(
+            self._receive_control(channel_layer), name="watcher control"
+        )
+
+    async def _stop_shared(self) -> None:
+        if self._control_task is not None:
+            self._control_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._control_task
+            self._control_task = None
+        if self.events is not None:
+            await self.events.stop()
+            self.events = None
+        if self.active_sessions is not None:
+            await self.active_sessions.aclose()
+            self.active_sessions = None
+        if self.leases is not None:
+            await self.leases.aclose()
+            self.leases = None
+
+    def _events_live(self) -> bool:
+        return self.events is not None and self.events.connected
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        payload = event_payload(event)
+        watcher = self.watchers.get(str(payload.get("sessionID") or ""))
+        if watcher is None or not watcher.holding:
+            return  # not watched here, or another process polls it
+        if event.get("type") == TEXT_DELTA:
+            await watcher.stream_delta(
+                str(payload.get("assistantMessageID") or ""),
+                str(payload.get("textID") or ""),
+                str(payload.get("delta") or ""),
+            )
+        elif not is_delta(event):
+            # A step, a text part, a question or a prompt began or ended.
+            watcher.nudge()
+
+    def _on_gap(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.nudge()
+
+    async def _receive_control(self, channel_layer) -> None:
+        """Act on nudges and full-state requests sent to this process's channel."""
+        while True:
+            message = await channel_layer.receive(self.control_channel)
+            watcher = self.watchers.get(str(message.get("session_id") or ""))
+            if watcher is None:
+                continue
+            try:
+                if message.get("type") == "watcher.nudge":
+                    watcher.nudge()
+                elif message.get("type") == "watcher.state":
+                    await watcher.send_full_state(str(message.get("reply_to") or ""))
+            except ChannelFull:
+                logger.warning(
+                    "Viewer channel of %s is full; state not sent", watcher.session_id
+                )
+
 
 registry = WatcherRegistry()
+
+
+async def request_poll(session_id: str) -> None:
+    """Ask the poller of SESSION_ID, in whichever process it runs, to poll now."""
+    await get_channel_layer().group_send(
+        control_group_name(session_id),
+        {"type": "watcher.nudge", "session_id": session_id},
+    )
