@@ -33,6 +33,7 @@ RECONNECT_DELAY_MIN = 0.5
 RECONNECT_DELAY_MAX = 30.0
 
 TEXT_DELTA = "session.next.text.delta"
+TEXT_ENDED = "session.next.text.ended"
 
 
 def event_payload(event: dict[str, Any]) -> dict[str, Any]:

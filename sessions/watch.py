@@ -32,7 +32,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions import fragments
-from sessions.events import TEXT_DELTA, EventStream, event_payload, is_delta
+from sessions.activity import ActiveSessions
+from sessions.events import (
+    TEXT_DELTA,
+    TEXT_ENDED,
+    EventStream,
+    event_payload,
+    is_delta,
+)
 from sessions.lease import Lease, LeaseFactory, LocalLease
 from sessions.opencode import (
     MESSAGE_ID,
@@ -41,6 +48,7 @@ from sessions.opencode import (
     OpenCodeNotFound,
     new_async_client,
 )
+from sessions.streaming import StreamedText
 from sessions.transcript import (
     STATUS_WAITING,
     STATUS_WORKING,
@@ -66,9 +74,6 @@ FAILURE_BACKOFF_MAX = 30.0
 EVENT_BACKED_IDLE_POLL = 60.0
 # Pause (seconds) between attempts to take a lease that another process holds.
 LEASE_RETRY = 1.0
-# Most characters of streamed text kept per text part; later deltas are dropped
-# and the part shows in full once it ends.
-STREAM_TEXT_MAX = 200_000
 TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
 
@@ -89,52 +94,6 @@ def _digest(value: Any) -> str:
 
 def _with_jitter(seconds: float) -> float:
     return seconds * random.uniform(0.8, 1.2)
-
-
-class ActiveSessions:
-    """The sessions at work, from one shared `GET /api/session/active` per tick.
-
-    Every poller of the process reads the same answer while it is younger than the
-    age its caller accepts, and concurrent callers share one request.
-    """
-
-    def __init__(
-        self, client_factory: Callable[[], AsyncOpenCodeClient] = new_async_client
-    ) -> None:
-        self.client_factory = client_factory
-        self.requests = 0
-        self._client: AsyncOpenCodeClient | None = None
-        self._value: dict[str, Any] = {}
-        self._fetched_at = float("-inf")
-        self._pending: asyncio.Future | None = None
-
-    async def get(self, max_age: float) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._fetched_at <= max_age:
-            return self._value
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self._fetch())
-        # A caller cancelled while waiting must not cancel the others' request.
-        return await asyncio.shield(self._pending)
-
-    async def _fetch(self) -> dict[str, Any]:
-        try:
-            if self._client is None:
-                self._client = self.client_factory()
-            self.requests += 1
-            value = await self._client.active_sessions()
-            self._value = value if isinstance(value, dict) else {}
-            self._fetched_at = asyncio.get_running_loop().time()
-            return self._value
-        finally:
-            self._pending = None
-
-    async def aclose(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 class SessionWatcher:
@@ -174,11 +133,7 @@ class SessionWatcher:
         self._question_html: dict[str, tuple[str, str]] = {}
         self._status = ""
         self._error: OpenCodeError | None = None
-        # Text streamed so far per (message id, part id), and the parts whose
-        # streaming element the viewers already have.
-        self._streams: dict[tuple[str, str], list[str]] = {}
-        self._stream_sizes: dict[tuple[str, str], int] = {}
-        self._stream_targets: set[tuple[str, str]] = set()
+        self._streamed = StreamedText()
         self.ready = False
 
     # Lifecycle
@@ -351,7 +306,7 @@ class SessionWatcher:
     async def _publish(self, status: str, questions: list[dict[str, Any]]) -> None:
         async with self._send_lock:
             await self._publish_changes(status, questions)
-            self._drop_finished_streams()
+            self._streamed.drop_finished(self._messages)
 
     async def _publish_changes(
         self, status: str, questions: list[dict[str, Any]]
@@ -431,7 +386,7 @@ class SessionWatcher:
     def full_state_html(self) -> str:
         """Everything a new or reconnected viewer needs to show the current state."""
         # Messages still streaming are rendered again with the text streamed so far.
-        streaming = {message_id for message_id, _ in self._stream_targets}
+        streaming = self._streamed.streaming_messages()
         for message_id in streaming & self._messages.keys():
             digest, _ = self._message_html[message_id]
             view = self._message_view(self._messages[message_id])
@@ -442,14 +397,26 @@ class SessionWatcher:
                 str(self._error) if self._error else "",
             ),
             fragments.status_html(self.session_id, self._status),
-            fragments.replace_children_html(
-                "transcript", "".join(html for _, html in self._message_html.values())
-            ),
+            fragments.replace_children_html("transcript", self._transcript_html()),
             fragments.replace_children_html(
                 "questions", "".join(html for _, html in self._question_html.values())
             ),
         ]
         return "".join(pieces)
+
+    def _transcript_html(self) -> str:
+        """Join the rendered messages in the server's order, early ones last."""
+        listed = [
+            self._message_html[message_id][1]
+            for message_id in self._messages
+            if message_id in self._message_html
+        ]
+        early = [
+            html
+            for message_id, (_, html) in self._message_html.items()
+            if message_id not in self._messages
+        ]
+        return "".join(listed + early)
 
     async def _send_group(self, html: str) -> None:
         await self.channel_layer.group_send(
@@ -461,56 +428,83 @@ class SessionWatcher:
     def _message_view(self, raw: dict[str, Any]) -> MessageView:
         """Build a message's view, showing the text streamed so far in open parts."""
         view = message_view(raw)
-        for part in view.parts:
-            if not part.streaming:
-                continue
-            key = (view.id, part.id)
-            streamed = "".join(self._streams.get(key, ()))
-            part.html = fragments.streamed_text_html(streamed)
-            self._stream_targets.add(key)
+        self._streamed.fill(view)
         return view
 
     async def stream_delta(self, message_id: str, part_id: str, delta: str) -> None:
         """Keep one streamed chunk and append it to the part in every viewer's page.
 
-        A chunk for a part the viewers do not show yet is only kept: the next poll
-        renders the part with all the text so far.
+        The first chunk of a part the viewers do not show yet brings the part
+        itself, with all the text so far.
         """
-        if not (MESSAGE_ID.fullmatch(message_id) and TEXT_PART_ID.fullmatch(part_id)):
+        if not _valid_part(message_id, part_id):
             return
         key = (message_id, part_id)
         async with self._send_lock:
-            size = self._stream_sizes.get(key, 0) + len(delta)
-            if size > STREAM_TEXT_MAX:
+            if not self._streamed.add(key, delta):
                 return
-            self._stream_sizes[key] = size
-            self._streams.setdefault(key, []).append(delta)
-            if key in self._stream_targets:
+            if key in self._streamed.shown:
                 dom_id = stream_dom_id(message_id, part_id)
                 await self._send_group(fragments.stream_delta_html(dom_id, delta))
+            elif self.ready:
+                await self._send_html(self._message_with_part_html(message_id, part_id))
 
-    def _drop_finished_streams(self) -> None:
-        """Forget streamed text once its part shows in full.
+    async def end_text(self, message_id: str, part_id: str, text: str) -> None:
+        """Show a text part in full as soon as the event stream says it ended.
 
-        Text of a message that no poll has listed yet is kept for its first render.
+        The poll this also asks for confirms it, and sends the server's version in
+        its place if that renders differently.
         """
-        for key in list(self._streams.keys() | self._stream_targets):
-            raw = self._messages.get(key[0])
-            if raw is None:
-                continue
-            finished = (raw.get("time") or {}).get("completed")
-            if finished or not self._part_is_streaming(raw, key[1]):
-                self._streams.pop(key, None)
-                self._stream_sizes.pop(key, None)
-                self._stream_targets.discard(key)
+        self.nudge()
+        if not _valid_part(message_id, part_id):
+            return
+        async with self._send_lock:
+            if self.ready:
+                await self._send_html(
+                    self._message_with_part_html(message_id, part_id, text)
+                )
 
-    @staticmethod
-    def _part_is_streaming(raw: dict[str, Any], part_id: str) -> bool:
+    async def _send_html(self, html: str) -> None:
+        if html:
+            await self._send_group(html)
+
+    def _message_with_part_html(
+        self, message_id: str, part_id: str, text: str = ""
+    ) -> str:
+        """Render a message with one text part as the event stream reports it.
+
+        The message comes from the last poll, or is a new assistant message. Empty
+        TEXT means the part is still streaming and shows the text streamed so far.
+        The message's digest stays blank, so the next poll that lists it sends the
+        server's version if that renders differently. Returns "" when there is
+        nothing to send.
+        """
+        raw = self._messages.get(message_id) or {"id": message_id, "type": "assistant"}
+        if (raw.get("time") or {}).get("completed"):
+            return ""  # the poll already has the finished message
+        content = []
         for part in raw.get("content") or []:
             if isinstance(part, dict) and part.get("id") == part_id:
-                return part.get("type") == "text" and not part.get("text")
-        # A part the server does not list yet may still be starting.
-        return True
+                if part.get("text"):
+                    return ""  # the poll already has this part in full
+                continue
+            content.append(part)
+        content.append({"type": "text", "id": part_id, "text": text})
+        view = self._message_view({**raw, "content": content})
+        if not text and (message_id, part_id) not in self._streamed.shown:
+            return ""
+        html = fragments.message_html(view)
+        known = self._message_html.get(message_id)
+        if known and known[1] == html:
+            return ""
+        self._message_html[message_id] = ("", html)
+        if known:
+            return fragments.message_html(view, oob="outerHTML")
+        return fragments.append_html("transcript", html)
+
+
+def _valid_part(message_id: str, part_id: str) -> bool:
+    return bool(MESSAGE_ID.fullmatch(message_id) and TEXT_PART_ID.fullmatch(part_id))
 
 
 class WatcherRegistry:
@@ -614,12 +608,14 @@ class WatcherRegistry:
         watcher = self.watchers.get(str(payload.get("sessionID") or ""))
         if watcher is None or not watcher.holding:
             return  # not watched here, or another process polls it
+        message_id = str(payload.get("assistantMessageID") or "")
+        part_id = str(payload.get("textID") or "")
         if event.get("type") == TEXT_DELTA:
             await watcher.stream_delta(
-                str(payload.get("assistantMessageID") or ""),
-                str(payload.get("textID") or ""),
-                str(payload.get("delta") or ""),
+                message_id, part_id, str(payload.get("delta") or "")
             )
+        elif event.get("type") == TEXT_ENDED:
+            await watcher.end_text(message_id, part_id, str(payload.get("text") or ""))
         elif not is_delta(event):
             # A step, a text part, a question or a prompt began or ended.
             watcher.nudge()

@@ -48,7 +48,9 @@ def idle_session(api, opencode_server):
     return api.create_session(opencode_server.workspaces[0])["id"]
 
 
-async def test_streamed_words_reach_viewers(opencode_settings, owner, api, idle_session):
+async def test_streamed_words_reach_viewers(
+    opencode_settings, owner, api, idle_session
+):
     viewer = await connect_viewer(idle_session, owner)
     await receive_until(viewer, 'id="transcript" hx-swap-oob="innerHTML"')
     await wait_until(lambda: registry.events.connected)

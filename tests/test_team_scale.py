@@ -148,7 +148,9 @@ async def test_processes_share_one_poller(team, api, opencode_server):
         await receive_until(viewer, f"Scripted reply to: hello team {session_id}")
 
     for session_id in sessions:
-        starts = sorted(poller_starts(process, session_id) for process in team.processes)
+        starts = sorted(
+            poller_starts(process, session_id) for process in team.processes
+        )
         assert starts == [0, 1], "exactly one process polls each session"
     for viewer in viewers.values():
         await viewer.close()
