@@ -74,6 +74,9 @@ FAILURE_BACKOFF_MAX = 30.0
 EVENT_BACKED_IDLE_POLL = 60.0
 # Pause (seconds) between attempts to take a lease that another process holds.
 LEASE_RETRY = 1.0
+# Seconds between renewals of this process's control-group memberships: the Redis
+# channel layer forgets a group member after a day (its default `group_expiry`).
+CONTROL_GROUP_REFRESH = 3600.0
 TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
 
@@ -626,6 +629,23 @@ class WatcherRegistry:
 
     async def _receive_control(self, channel_layer) -> None:
         """Act on nudges and full-state requests sent to this process's channel."""
+        refresh = asyncio.create_task(
+            self._refresh_control_groups(channel_layer), name="watcher groups"
+        )
+        try:
+            await self._receive_control_messages(channel_layer)
+        finally:
+            refresh.cancel()
+
+    async def _refresh_control_groups(self, channel_layer) -> None:
+        while True:
+            await asyncio.sleep(CONTROL_GROUP_REFRESH)
+            for session_id in list(self.watchers):
+                await channel_layer.group_add(
+                    control_group_name(session_id), self.control_channel
+                )
+
+    async def _receive_control_messages(self, channel_layer) -> None:
         while True:
             message = await channel_layer.receive(self.control_channel)
             watcher = self.watchers.get(str(message.get("session_id") or ""))
