@@ -1,4 +1,4 @@
-"""Which sessions of the OpenCode server are at work, shared by all pollers."""
+"""The set of sessions at work on the OpenCode server, shared by all pollers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sessions.opencode import AsyncOpenCodeClient, new_async_client
 class ActiveSessions:
     """The sessions at work, from one shared `GET /api/session/active` per tick.
 
-    Every poller of the process reads the same answer while it is younger than the
+    Every poller of the process reads the same result while it is younger than the
     age its caller accepts, and concurrent callers share one request.
     """
 

@@ -3,7 +3,7 @@
 `GET /api/event` carries the events of every session on the server, including one
 `session.next.text.delta` per streamed chunk of text, which the message routes
 never show. The reader runs while any session is watched and hands each event to
-a callback; the watcher registry fans deltas out to viewers and wakes pollers on
+a callback. The watcher registry sends deltas to viewers and wakes pollers on
 other events. Polling stays the source of truth: when the stream drops or comes
 back, `on_gap` lets every poller look again, so missed events cost nothing but
 latency.

@@ -2,7 +2,7 @@
 
 OpenCode's message routes show a text part as empty until it ends. `StreamedText`
 keeps the chunks streamed so far, per (message id, part id), so a watcher can show
-that text in the parts it renders and knows which parts its viewers already show.
+that text in the parts it renders. It also tracks which parts its viewers show.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class StreamedText:
         self.shown: set[PartKey] = set()
 
     def add(self, key: PartKey, delta: str) -> bool:
-        """Keep one chunk; return False when the part already holds too much text."""
+        """Keep one chunk; return False when the part already contains too much text."""
         size = self._sizes.get(key, 0) + len(delta)
         if size > STREAM_TEXT_MAX:
             return False

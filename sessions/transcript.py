@@ -124,6 +124,17 @@ def _tool_error(state: dict[str, Any]) -> str:
     return str(error or "")
 
 
+# Newest messages that a session page and its live updates show; older ones stay
+# on the OpenCode server. Rendering 2,000 messages takes longer than a page should,
+# and one request of the message route (at most 200 a page) returns this many.
+TRANSCRIPT_WINDOW = 200
+
+
+def oldest_first(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the messages of a newest-first page in reading order."""
+    return list(reversed(page.get("data") or []))
+
+
 def stream_dom_id(message_id: str, part_id: str) -> str:
     """Name the element of a text part that streamed deltas are appended to."""
     return f"stream-{message_id}-{part_id}"

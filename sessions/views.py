@@ -17,8 +17,10 @@ from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
 from sessions.models import Action
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
 from sessions.transcript import (
+    TRANSCRIPT_WINDOW,
     SessionSummary,
     message_view,
+    oldest_first,
     question_views,
     session_status,
     session_summary,
@@ -134,12 +136,16 @@ def _session_context(session_id: str) -> dict[str, Any]:
         session = client.get_session(session_id)
     except OpenCodeNotFound:
         raise Http404("No OpenCode session has this id") from None
-    raw_messages = client.all_messages(session_id)
+    raw_messages = oldest_first(
+        client.list_messages(session_id, limit=TRANSCRIPT_WINDOW, order="desc")
+    )
     raw_questions = client.list_questions(session_id)
     questions = question_views(raw_questions, raw_messages)
     return {
         "session": session_summary(session),
         "transcript_messages": [message_view(item) for item in raw_messages],
+        "older_messages_hidden": len(raw_messages) >= TRANSCRIPT_WINDOW,
+        "transcript_window": TRANSCRIPT_WINDOW,
         "question_forms": [QuestionReplyForm(question) for question in questions],
         "status": session_status(session_id, client.active_sessions(), raw_questions),
     }

@@ -7,11 +7,12 @@ starts the watcher and the last one to leave cancels it, so upstream requests gr
 with watched sessions, not with viewers.
 
 While any session is watched the registry also runs what the watchers of the
-process share: one reader of OpenCode's event stream (streamed text goes straight
-to viewers, other events wake the session's poller), one `GET /api/session/active`
-per tick, and a control channel that carries nudges and full-state requests from
-other processes. With several processes (REDIS_URL set) each watcher polls only
-while it holds the session's lease, so one process polls each session.
+process share. One reader of OpenCode's event stream sends streamed text straight
+to viewers and wakes the session's poller on other events. One
+`GET /api/session/active` per tick serves every poller. A control channel carries
+nudges and full-state requests from other processes. With several processes
+(REDIS_URL set) each watcher polls only while it holds the session's lease, so one
+process polls each session.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ from sessions.streaming import StreamedText
 from sessions.transcript import (
     STATUS_WAITING,
     STATUS_WORKING,
+    TRANSCRIPT_WINDOW,
     MessageView,
     message_view,
+    oldest_first,
     question_views,
     session_status,
     stream_dom_id,
@@ -75,7 +78,7 @@ EVENT_BACKED_IDLE_POLL = 60.0
 # Pause (seconds) between attempts to take a lease that another process holds.
 LEASE_RETRY = 1.0
 # Seconds between renewals of this process's control-group memberships: the Redis
-# channel layer forgets a group member after a day (its default `group_expiry`).
+# channel layer drops a group member after a day (its default `group_expiry`).
 CONTROL_GROUP_REFRESH = 3600.0
 TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
@@ -269,7 +272,7 @@ class SessionWatcher:
         """Fetch and publish the session's state; return its status.
 
         A poll that an event or a view asked for wants the run state as it is now;
-        a cadence poll accepts the shared answer of up to half a tick ago.
+        a cadence poll accepts the shared result of up to half a tick ago.
         """
         self.polls += 1
         max_age = 0.0 if fresh_status else settings.OPENCODE_POLL_ACTIVE / 2
@@ -286,23 +289,29 @@ class SessionWatcher:
     async def _fetch_messages(
         self, client: AsyncOpenCodeClient
     ) -> dict[str, dict[str, Any]]:
-        """Load every message once, then only the newest page on later polls."""
+        """Load the transcript window once, then only the newest page on later polls."""
         if not self._messages:
-            loaded = await client.all_messages(self.session_id)
-            return {message["id"]: message for message in loaded}
+            return await self._fetch_window(client)
         page = await client.list_messages(
             self.session_id, limit=RECENT_MESSAGES, order="desc"
         )
-        recent = list(reversed(page.get("data") or []))
+        recent = oldest_first(page)
         overlap = any(message["id"] in self._messages for message in recent)
         if not overlap and len(recent) >= RECENT_MESSAGES:
-            # More messages arrived than one page holds: reload them all.
-            loaded = await client.all_messages(self.session_id)
-            return {message["id"]: message for message in loaded}
+            # More messages arrived than one page holds: load the window again.
+            return await self._fetch_window(client)
         merged = dict(self._messages)
         for message in recent:
             merged[message["id"]] = message
         return merged
+
+    async def _fetch_window(
+        self, client: AsyncOpenCodeClient
+    ) -> dict[str, dict[str, Any]]:
+        page = await client.list_messages(
+            self.session_id, limit=TRANSCRIPT_WINDOW, order="desc"
+        )
+        return {message["id"]: message for message in oldest_first(page)}
 
     # Publishing
 
@@ -453,7 +462,7 @@ class SessionWatcher:
                 await self._send_html(self._message_with_part_html(message_id, part_id))
 
     async def end_text(self, message_id: str, part_id: str, text: str) -> None:
-        """Show a text part in full as soon as the event stream says it ended.
+        """Show a text part in full as soon as the event stream reports its end.
 
         The poll this also asks for confirms it, and sends the server's version in
         its place if that renders differently.
