@@ -199,8 +199,10 @@ class Bench:
             extra_arguments=("--pure",),
         )
         self.opencode.start()
+
         self.api = OpenCodeClient(self.opencode.url, "opencode", OPENCODE_PASSWORD, 60)
         self.proxy = CountingProxy(self.opencode.port)
+
         environment = {
             **os.environ,
             "OPENCODE_UI_VAR_DIR": str(self.root / "var"),
@@ -222,6 +224,7 @@ class Bench:
             environment, self.root / "daphne.log", REPO_DIR
         )
         self.cookie = services.log_in(self.app.url, USERNAME, PASSWORD)
+
         self.sessions = [
             self.api.create_session(self.workspace)["id"] for _ in range(SESSIONS)
         ]
@@ -367,6 +370,7 @@ class Bench:
         await self.wait_until(
             lambda: all(v.first("word29</p>", started) for v in viewers), 30
         )
+
         deltas = [d for d in events.deltas if d[0] >= started]
         first_delta: dict[str, float] = {}
         for moment, message_id, _, _ in deltas:
@@ -389,6 +393,7 @@ class Bench:
                 if seen:
                     all_words.append(seen[0] - moment)
                     chunk_sizes.append(len(seen[1].encode()))
+
         self.report(
             f"  first streamed word: p50 {percentile(first_words, 0.5) * 1000:.0f} ms,"
             f" p95 {percentile(first_words, 0.95) * 1000:.0f} ms"
@@ -473,6 +478,8 @@ class Bench:
         started = time.monotonic()
         for number in range(LONG_TRANSCRIPT_MESSAGES // 2):
             self.prompt_and_wait(session_id, f"message {number}")
+            if number % 100 == 99:
+                print(f"  building: {2 * (number + 1)} messages", file=sys.stderr)
         built = time.monotonic() - started
         with httpx.Client(
             base_url=self.app.url, cookies={"sessionid": self.cookie}, timeout=60
@@ -489,7 +496,7 @@ class Bench:
             messages = self.api.all_messages(session_id)
             fetch.append(time.monotonic() - started)
         self.report(
-            f"{len(messages)}-message transcript page: median"
+            f"page of a {len(messages)}-message session: median"
             f" {statistics.median(timings) * 1000:.0f} ms (of 5), of which fetching"
             f" the messages from OpenCode about {statistics.median(fetch) * 1000:.0f}"
             f" ms; page size {len(page.content) / 1024:.0f} KiB"
