@@ -57,6 +57,13 @@ USERNAME = "bench"
 PASSWORD = "bench-password-1"
 OPENCODE_PASSWORD = "bench-server-password"
 LONG_TRANSCRIPT_MESSAGES = 2_000
+FULL_STATE = 'id="transcript" hx-swap-oob="innerHTML"'
+LAST_SLOW_WORD = "word29</p>"
+
+
+def rendered_reply(token: str) -> str:
+    """Return the scripted model's reply to TOKEN as the rendered message shows it."""
+    return f"<p>Scripted reply to: {token}</p>"
 
 
 # Counting proxy between the app and OpenCode
@@ -117,20 +124,46 @@ class CountingProxy:
 
 @dataclass
 class Viewer:
+    """One WebSocket viewer that stamps each message with its arrival time.
+
+    Checking every message against a few expected patterns as it arrives keeps
+    the waiting cheap, so the viewers' own CPU use delays the server little.
+    """
+
     session_id: str
     connection: ClientConnection
     received: list[tuple[float, str]] = field(default_factory=list)
+    found: dict[str, tuple[float, str] | None] = field(default_factory=dict)
     task: asyncio.Task | None = None
 
+    def expect(self, pattern: str) -> None:
+        self.found.setdefault(pattern, None)
+
+    def has(self, pattern: str) -> bool:
+        return self.found.get(pattern) is not None
+
     async def read(self) -> None:
-        async for message in self.connection:
-            self.received.append((time.monotonic(), str(message)))
+        async for raw in self.connection:
+            moment = time.monotonic()
+            message = str(raw)
+            self.received.append((moment, message))
+            for pattern, seen in self.found.items():
+                if seen is None and pattern in message:
+                    self.found[pattern] = (moment, message)
 
     def first(self, pattern: str, since: float) -> tuple[float, str] | None:
         for moment, message in self.received:
             if moment >= since and pattern in message:
                 return moment, message
         return None
+
+    def arrivals(self, since: float) -> dict[str, float]:
+        """Map each distinct message received since SINCE to its first arrival."""
+        times: dict[str, float] = {}
+        for moment, message in self.received:
+            if moment >= since:
+                times.setdefault(message, moment)
+        return times
 
 
 @dataclass
@@ -277,12 +310,11 @@ class Bench:
                 max_size=None,
             )
             viewer = Viewer(session_id, connection)
+            viewer.expect(FULL_STATE)
             viewer.task = asyncio.create_task(viewer.read())
             viewers.append(viewer)
         # Every viewer has its full state before measuring starts.
-        await self.wait_until(
-            lambda: all(v.first('id="transcript"', 0) for v in viewers), 60
-        )
+        await self.wait_until(lambda: all(v.has(FULL_STATE) for v in viewers), 60)
         return viewers
 
     async def close_viewers(self, viewers: list[Viewer]) -> None:
@@ -311,24 +343,20 @@ class Bench:
         missing = 0
         sessions = self.watched(viewers)
         for round_number in range(self.rounds):
-            started = time.monotonic()
             tokens = {
                 s: f"ping-{len(viewers)}-{round_number}-{s[-6:]}" for s in sessions
             }
+            for viewer in viewers:
+                viewer.expect(rendered_reply(tokens[viewer.session_id]))
             await asyncio.gather(
                 *(
                     asyncio.to_thread(self.api.send_prompt, s, token)
                     for s, token in tokens.items()
                 )
             )
-            expected = {
-                viewer.connection.id: f"<p>Scripted reply to: {token}</p>"
-                for viewer in viewers
-                for token in [tokens[viewer.session_id]]
-            }
             await self.wait_until(
                 lambda: all(
-                    v.first(expected[v.connection.id], started)  # noqa: B023
+                    v.has(rendered_reply(tokens[v.session_id]))  # noqa: B023
                     for v in viewers
                 ),
                 30,
@@ -340,7 +368,7 @@ class Bench:
                     for moment, session_id, text in events.ended
                     if session_id == viewer.session_id and text.endswith(token)
                 ]
-                seen = viewer.first(expected[viewer.connection.id], started)
+                seen = viewer.found[rendered_reply(token)]
                 if not ended or seen is None:
                     missing += 1
                     continue
@@ -359,6 +387,8 @@ class Bench:
         all_words: list[float] = []
         chunk_sizes: list[int] = []
         sessions = self.watched(viewers)
+        for viewer in viewers:
+            viewer.expect(LAST_SLOW_WORD)
         started = time.monotonic()
         await asyncio.gather(
             *(
@@ -366,33 +396,30 @@ class Bench:
                 for s in sessions
             )
         )
-        await asyncio.sleep(1)
-        await self.wait_until(
-            lambda: all(v.first("word29</p>", started) for v in viewers), 30
-        )
+        await self.wait_until(lambda: all(v.has(LAST_SLOW_WORD) for v in viewers), 30)
 
         deltas = [d for d in events.deltas if d[0] >= started]
         first_delta: dict[str, float] = {}
         for moment, message_id, _, _ in deltas:
             first_delta.setdefault(message_id, moment)
         for viewer in viewers:
+            arrivals = viewer.arrivals(started)
             for moment, message_id, part_id, delta in deltas:
                 stream_id = f"stream-{message_id}-{part_id}"
-                fragment = f'<span id="{stream_id}" hx-swap-oob="beforeend">{delta}<'
+                fragment = (
+                    f'<span id="{stream_id}" hx-swap-oob="beforeend">{delta}</span>'
+                )
                 if moment == first_delta[message_id]:
                     # The first word comes inside the rendered part or as a chunk.
-                    shown = [
-                        viewer.first(f'id="{stream_id}" data-streaming>{delta}', 0),
-                        viewer.first(fragment, 0),
-                    ]
-                    moments = [seen[0] for seen in shown if seen]
+                    shown = viewer.first(f'id="{stream_id}" data-streaming>{delta}', 0)
+                    moments = [shown[0]] if shown else []
+                    if fragment in arrivals:
+                        moments.append(arrivals[fragment])
                     if moments:
                         first_words.append(min(moments) - moment)
-                    continue
-                seen = viewer.first(fragment, moment - 1)
-                if seen:
-                    all_words.append(seen[0] - moment)
-                    chunk_sizes.append(len(seen[1].encode()))
+                elif fragment in arrivals:
+                    all_words.append(arrivals[fragment] - moment)
+                    chunk_sizes.append(len(fragment.encode()))
 
         self.report(
             f"  first streamed word: p50 {percentile(first_words, 0.5) * 1000:.0f} ms,"
