@@ -53,7 +53,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "opencode_ui.security.ContentSecurityPolicyMiddleware",
 ]
+CSRF_FAILURE_VIEW = "opencode_ui.security.csrf_failure"
 
 ROOT_URLCONF = "opencode_ui.urls"
 ASGI_APPLICATION = "opencode_ui.asgi.application"
@@ -118,6 +120,14 @@ WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Set DJANGO_HTTPS=true when users reach the app over HTTPS (usually through a proxy
+# that sets X-Forwarded-Proto): cookies are then sent over HTTPS only.
+HTTPS = env.get_bool("DJANGO_HTTPS", default=False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -139,6 +149,8 @@ OPENCODE_POLL_IDLE_MAX = env.get_float("OPENCODE_POLL_IDLE_MAX", 10.0)
 # With REDIS_URL set, one process polls each watched session under a Redis lease
 # that expires this many seconds after its holder stops renewing it (on a crash).
 POLLER_LEASE_TTL = env.get_float("OPENCODE_UI_LEASE_TTL", 5.0)
+# Seconds a working session may show no new output before the page calls it stuck.
+OPENCODE_STUCK_AFTER = env.get_float("OPENCODE_STUCK_AFTER", 120.0)
 
 LOGGING = {
     "version": 1,

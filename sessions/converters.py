@@ -1,6 +1,12 @@
 """URL converters that accept only well-formed OpenCode ids, so odd paths 404 early."""
 
-from sessions.opencode import QUESTION_ID, SESSION_ID
+from sessions.opencode import (
+    ID_BODY,
+    MESSAGE_ID,
+    PERMISSION_ID,
+    QUESTION_ID,
+    SESSION_ID,
+)
 
 
 class SessionIdConverter:
@@ -15,3 +21,17 @@ class SessionIdConverter:
 
 class QuestionIdConverter(SessionIdConverter):
     regex = QUESTION_ID.pattern
+
+
+class MessageIdConverter(SessionIdConverter):
+    regex = MESSAGE_ID.pattern
+
+
+class PermissionIdConverter(SessionIdConverter):
+    regex = PERMISSION_ID.pattern
+
+
+class RequestIdConverter(SessionIdConverter):
+    """A question or a permission request id."""
+
+    regex = rf"(?:que|per)_{ID_BODY}"

@@ -25,15 +25,18 @@ import json
 import logging
 import random
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions import fragments
 from sessions.activity import ActiveSessions
+from sessions.archive import store_archive
 from sessions.events import (
     TEXT_DELTA,
     TEXT_ENDED,
@@ -50,13 +53,15 @@ from sessions.opencode import (
     new_async_client,
 )
 from sessions.streaming import StreamedText
+from sessions.teamwork import attribution_labels, claims_for
 from sessions.transcript import (
+    STATUS_IDLE,
     STATUS_WAITING,
     STATUS_WORKING,
     TRANSCRIPT_WINDOW,
     MessageView,
     message_view,
-    oldest_first,
+    permission_views,
     question_views,
     session_status,
     stream_dom_id,
@@ -138,8 +143,13 @@ class SessionWatcher:
         self._message_html: dict[str, tuple[str, str]] = {}
         self._question_html: dict[str, tuple[str, str]] = {}
         self._status = ""
+        self._status_html = ""
+        self._stopping = False
+        self._last_progress = time.monotonic()
         self._error: OpenCodeError | None = None
         self._streamed = StreamedText()
+        # Attribution labels from the last poll, by message and tool call id.
+        self._labels: dict[str, list[str]] = {}
         self.ready = False
 
     # Lifecycle
@@ -154,8 +164,14 @@ class SessionWatcher:
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
 
-    def nudge(self) -> None:
-        """Poll now instead of at the next tick, after something changed the session."""
+    def nudge(self, stopping: bool = False) -> None:
+        """Poll now instead of at the next tick, after something changed the session.
+
+        STOPPING says a teammate interrupted the run: the status reads "stopping"
+        until OpenCode reports the session idle.
+        """
+        if stopping:
+            self._stopping = True
         self._wake.set()
 
     async def add_viewer(self, channel_name: str) -> None:
@@ -276,62 +292,88 @@ class SessionWatcher:
         """
         self.polls += 1
         max_age = 0.0 if fresh_status else settings.OPENCODE_POLL_ACTIVE / 2
-        active, questions, messages = await asyncio.gather(
+        active, questions, permissions, messages = await asyncio.gather(
             self.active_sessions.get(max_age),
             client.list_questions(self.session_id),
+            client.list_permissions(self.session_id),
             self._fetch_messages(client),
         )
         self._messages = messages
-        status = session_status(self.session_id, active, questions)
-        await self._publish(status, questions)
+        request_ids = [item["id"] for item in [*questions, *permissions]]
+        labels, claims = await sync_to_async(self._team_state)(request_ids)
+        status = session_status(self.session_id, active, questions, permissions)
+        if status == STATUS_IDLE:
+            self._stopping = False
+            if self._status != STATUS_IDLE:
+                await self._archive(client)
+        await self._publish(status, questions, permissions, labels, claims)
         return status
+
+    def _team_state(self, request_ids: list[str]) -> tuple[dict, dict]:
+        return attribution_labels(self.session_id), claims_for(request_ids)
+
+    async def _archive(self, client: AsyncOpenCodeClient) -> None:
+        """Keep a local copy of the session each time it goes idle."""
+        session = await client.get_session(self.session_id)
+        await sync_to_async(store_archive)(session, list(self._messages.values()))
 
     async def _fetch_messages(
         self, client: AsyncOpenCodeClient
     ) -> dict[str, dict[str, Any]]:
-        """Load the transcript window once, then only the newest page on later polls."""
+        """Load every message once, then only the newest page on later polls."""
         if not self._messages:
-            return await self._fetch_window(client)
+            loaded = await client.all_messages(self.session_id)
+            return {message["id"]: message for message in loaded}
         page = await client.list_messages(
             self.session_id, limit=RECENT_MESSAGES, order="desc"
         )
-        recent = oldest_first(page)
+        recent = list(reversed(page.get("data") or []))
         overlap = any(message["id"] in self._messages for message in recent)
         if not overlap and len(recent) >= RECENT_MESSAGES:
-            # More messages arrived than one page holds: load the window again.
-            return await self._fetch_window(client)
+            # More messages arrived than one page holds: reload them all.
+            loaded = await client.all_messages(self.session_id)
+            return {message["id"]: message for message in loaded}
         merged = dict(self._messages)
         for message in recent:
             merged[message["id"]] = message
         return merged
 
-    async def _fetch_window(
-        self, client: AsyncOpenCodeClient
-    ) -> dict[str, dict[str, Any]]:
-        page = await client.list_messages(
-            self.session_id, limit=TRANSCRIPT_WINDOW, order="desc"
-        )
-        return {message["id"]: message for message in oldest_first(page)}
-
     # Publishing
 
-    async def _publish(self, status: str, questions: list[dict[str, Any]]) -> None:
+    async def _publish(
+        self,
+        status: str,
+        questions: list[dict[str, Any]],
+        permissions: list[dict[str, Any]],
+        labels: dict[str, list[str]],
+        claims: dict[str, str],
+    ) -> None:
         async with self._send_lock:
-            await self._publish_changes(status, questions)
+            self._labels = labels
+            await self._publish_changes(status, questions, permissions, claims)
             self._streamed.drop_finished(self._messages)
 
     async def _publish_changes(
-        self, status: str, questions: list[dict[str, Any]]
+        self,
+        status: str,
+        questions: list[dict[str, Any]],
+        permissions: list[dict[str, Any]],
+        claims: dict[str, str],
     ) -> None:
         pieces: list[str] = []
         if self._error is not None:
             self._error = None
             pieces.append(fragments.banner_html())
-        pieces.extend(self._message_changes())
-        pieces.extend(self._question_changes(questions))
-        if status != self._status:
-            self._status = status
-            pieces.append(fragments.status_html(self.session_id, status))
+        message_pieces = self._message_changes()
+        if message_pieces:
+            self._last_progress = time.monotonic()
+        pieces.extend(message_pieces)
+        pieces.extend(self._request_changes(questions, permissions, claims))
+        self._status = status
+        status_html = self._render_status()
+        if status_html != self._status_html:
+            self._status_html = status_html
+            pieces.append(status_html)
 
         if not self.ready:
             self.ready = True
@@ -339,29 +381,60 @@ class SessionWatcher:
         elif pieces:
             await self._send_group("".join(pieces))
 
+    def _render_status(self) -> str:
+        stuck_after = settings.OPENCODE_STUCK_AFTER
+        quiet = time.monotonic() - self._last_progress
+        return fragments.status_html(
+            self.session_id,
+            self._status,
+            stopping=self._stopping and self._status != STATUS_IDLE,
+            stuck=self._status == STATUS_WORKING and quiet >= stuck_after,
+        )
+
+    def _own_labels(self, raw: dict[str, Any]) -> dict[str, list[str]]:
+        """Pick the attribution labels of one message and its tool calls."""
+        message_id = str(raw.get("id") or "")
+        call_ids = [str(part.get("id")) for part in raw.get("content") or []]
+        return {
+            key: self._labels[key]
+            for key in [message_id, *call_ids]
+            if key in self._labels
+        }
+
     def _message_changes(self) -> list[str]:
         pieces = []
         appended = []
         for message_id, raw in self._messages.items():
-            digest = _digest(raw)
+            digest = _digest([raw, self._own_labels(raw)])
             known = self._message_html.get(message_id)
             if known and known[0] == digest:
                 continue
             view = self._message_view(raw)
-            html = fragments.message_html(view)
+            html = fragments.message_html(self.session_id, view)
             self._message_html[message_id] = (digest, html)
             if known and known[1] == html:
                 continue  # a field the page does not show changed
             if known:
-                pieces.append(fragments.message_html(view, oob="outerHTML"))
+                pieces.append(
+                    fragments.message_html(self.session_id, view, oob="outerHTML")
+                )
             else:
                 appended.append(html)
         if appended:
             pieces.append(fragments.append_html("transcript", "".join(appended)))
         return pieces
 
-    def _question_changes(self, questions: list[dict[str, Any]]) -> list[str]:
-        views = question_views(questions, list(self._messages.values()))
+    def _request_changes(
+        self,
+        questions: list[dict[str, Any]],
+        permissions: list[dict[str, Any]],
+        claims: dict[str, str],
+    ) -> list[str]:
+        """Add, replace and remove question and permission cards as they change."""
+        views = [
+            *question_views(questions, list(self._messages.values())),
+            *permission_views(permissions),
+        ]
         current = {view.dom_id: view for view in views}
         pieces = []
         for dom_id in list(self._question_html):
@@ -370,14 +443,19 @@ class SessionWatcher:
                 pieces.append(fragments.delete_html(dom_id))
         appended = []
         for dom_id, view in current.items():
-            digest = _digest(dataclasses.asdict(view))
+            claimed_by = claims.get(view.id, "")
+            digest = _digest([dataclasses.asdict(view), claimed_by])
             known = self._question_html.get(dom_id)
             if known and known[0] == digest:
                 continue
-            html = fragments.question_html(view)
+            html = fragments.request_card_html(view, claimed_by=claimed_by)
             self._question_html[dom_id] = (digest, html)
             if known:
-                pieces.append(fragments.question_html(view, oob="outerHTML"))
+                pieces.append(
+                    fragments.request_card_html(
+                        view, claimed_by=claimed_by, oob="outerHTML"
+                    )
+                )
             else:
                 appended.append(html)
         if appended:
@@ -402,33 +480,37 @@ class SessionWatcher:
         for message_id in streaming & self._messages.keys():
             digest, _ = self._message_html[message_id]
             view = self._message_view(self._messages[message_id])
-            self._message_html[message_id] = (digest, fragments.message_html(view))
+            html = fragments.message_html(self.session_id, view)
+            self._message_html[message_id] = (digest, html)
         pieces = [
             fragments.banner_html(
                 self._error.headline if self._error else "",
                 str(self._error) if self._error else "",
             ),
-            fragments.status_html(self.session_id, self._status),
-            fragments.replace_children_html("transcript", self._transcript_html()),
+            self._status_html or self._render_status(),
+            fragments.replace_children_html(
+                "transcript", self._transcript_window_html()
+            ),
             fragments.replace_children_html(
                 "questions", "".join(html for _, html in self._question_html.values())
             ),
         ]
         return "".join(pieces)
 
-    def _transcript_html(self) -> str:
-        """Join the rendered messages in the server's order, early ones last."""
-        listed = [
-            self._message_html[message_id][1]
-            for message_id in self._messages
-            if message_id in self._message_html
-        ]
-        early = [
-            html
-            for message_id, (_, html) in self._message_html.items()
-            if message_id not in self._messages
-        ]
-        return "".join(listed + early)
+    def _transcript_window_html(self) -> str:
+        """The newest messages, after a control that loads the earlier ones.
+
+        Messages come in the server's order, and parts shown from the event stream
+        before any poll listed their message come last.
+        """
+        listed = [item for item in self._messages if item in self._message_html]
+        early = [item for item in self._message_html if item not in self._messages]
+        message_ids = listed + early
+        shown = message_ids[-TRANSCRIPT_WINDOW:]
+        control = fragments.earlier_messages_html(
+            self.session_id, shown[0] if shown else "", len(message_ids) - len(shown)
+        )
+        return control + "".join(self._message_html[item][1] for item in shown)
 
     async def _send_group(self, html: str) -> None:
         await self.channel_layer.group_send(
@@ -439,7 +521,7 @@ class SessionWatcher:
 
     def _message_view(self, raw: dict[str, Any]) -> MessageView:
         """Build a message's view, showing the text streamed so far in open parts."""
-        view = message_view(raw)
+        view = message_view(raw, self._own_labels(raw))
         self._streamed.fill(view)
         return view
 
@@ -505,13 +587,13 @@ class SessionWatcher:
         view = self._message_view({**raw, "content": content})
         if not text and (message_id, part_id) not in self._streamed.shown:
             return ""
-        html = fragments.message_html(view)
+        html = fragments.message_html(self.session_id, view)
         known = self._message_html.get(message_id)
         if known and known[1] == html:
             return ""
         self._message_html[message_id] = ("", html)
         if known:
-            return fragments.message_html(view, oob="outerHTML")
+            return fragments.message_html(self.session_id, view, oob="outerHTML")
         return fragments.append_html("transcript", html)
 
 
@@ -569,10 +651,10 @@ class WatcherRegistry:
             if not self.watchers:
                 await self._stop_shared()
 
-    def nudge(self, session_id: str) -> None:
+    def nudge(self, session_id: str, stopping: bool = False) -> None:
         watcher = self.watchers.get(session_id)
         if watcher is not None:
-            watcher.nudge()
+            watcher.nudge(stopping)
 
     def _new_watcher(self, session_id: str) -> SessionWatcher:
         assert self.leases is not None
@@ -662,7 +744,7 @@ class WatcherRegistry:
                 continue
             try:
                 if message.get("type") == "watcher.nudge":
-                    watcher.nudge()
+                    watcher.nudge(stopping=bool(message.get("stopping")))
                 elif message.get("type") == "watcher.state":
                     await watcher.send_full_state(str(message.get("reply_to") or ""))
             except ChannelFull:
@@ -674,9 +756,12 @@ class WatcherRegistry:
 registry = WatcherRegistry()
 
 
-async def request_poll(session_id: str) -> None:
-    """Ask the poller of SESSION_ID, in whichever process it runs, to poll now."""
+async def request_poll(session_id: str, stopping: bool = False) -> None:
+    """Ask the poller of SESSION_ID, in whichever process it runs, to poll now.
+
+    STOPPING says a teammate interrupted the run (see `SessionWatcher.nudge`).
+    """
     await get_channel_layer().group_send(
         control_group_name(session_id),
-        {"type": "watcher.nudge", "session_id": session_id},
+        {"type": "watcher.nudge", "session_id": session_id, "stopping": stopping},
     )

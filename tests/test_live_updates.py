@@ -9,7 +9,6 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from sessions.watch import registry
-from tests.conftest import wait_for
 from tests.test_consumers import connect_viewer, receive_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -133,39 +132,4 @@ async def test_idle_session_waits_for_events(
     # A prompt sent straight to OpenCode, not through a view, still shows at once.
     await sync_to_async(api.send_prompt)(idle_session, "wake the poller")
     await receive_until(viewer, "Scripted reply to: wake the poller", timeout=5)
-    await viewer.disconnect()
-
-
-@pytest.fixture
-def three_exchanges(api, opencode_server):
-    """A session holding six messages: three prompts and their replies."""
-    session_id = api.create_session(opencode_server.workspaces[0])["id"]
-    for number in range(3):
-        api.send_prompt(session_id, f"exchange {number}")
-        wait_for(
-            lambda n=number: (
-                f"reply to: exchange {n}" in str(api.all_messages(session_id))
-            )
-        )
-    return session_id
-
-
-async def test_transcript_window_limits_page_and_push(
-    opencode_settings, owner, owner_client, three_exchanges, monkeypatch
-):
-    monkeypatch.setattr("sessions.views.TRANSCRIPT_WINDOW", 3)
-    monkeypatch.setattr("sessions.watch.TRANSCRIPT_WINDOW", 3)
-
-    page = await sync_to_async(owner_client.get)(f"/sessions/{three_exchanges}/")
-    body = page.content.decode()
-    assert "Only the newest 3 messages are shown." in body
-    # The session's title may name the first prompt; its message must not show.
-    assert "<p>exchange 0</p>" not in body
-    assert "Scripted reply to: exchange 0" not in body
-    assert "Scripted reply to: exchange 2" in body
-
-    viewer = await connect_viewer(three_exchanges, owner)
-    full = await receive_until(viewer, 'id="transcript" hx-swap-oob="innerHTML"')
-    assert full.count("<article") == 3
-    assert "<p>exchange 0</p>" not in full
     await viewer.disconnect()

@@ -81,13 +81,13 @@ async def test_ended_text_replaces_stream(watcher):
 
 async def test_poll_after_event_sends_only_changes(watcher):
     watcher._messages = {MESSAGE_ID: assistant_message("", completed=False)}
-    await watcher._publish("working", [])
+    await watcher._publish("working", [], [], {}, {})
     await watcher.stream_delta(MESSAGE_ID, "text-0", "Hello")
     await watcher.end_text(MESSAGE_ID, "text-0", "Hello")
     assert "<p>Hello</p>" in (await pushed(watcher))[-1]
 
     watcher._messages = {MESSAGE_ID: assistant_message("Hello", completed=True)}
-    await watcher._publish("idle", [])
+    await watcher._publish("idle", [], [], {}, {})
 
     # The poll's message renders as the event already showed it (the completion
     # time is not on the page), so only the status is pushed.
@@ -100,7 +100,7 @@ async def test_poll_after_event_sends_only_changes(watcher):
 
 async def test_late_viewer_gets_streamed_text(watcher):
     watcher._messages = {MESSAGE_ID: assistant_message("", completed=False)}
-    await watcher._publish("working", [])
+    await watcher._publish("working", [], [], {}, {})
     await watcher.stream_delta(MESSAGE_ID, "text-0", "one")
     await watcher.stream_delta(MESSAGE_ID, "text-0", " two")
 
