@@ -534,6 +534,8 @@ class SessionWatcher:
         if not _valid_part(message_id, part_id):
             return
         key = (message_id, part_id)
+        # Words streaming in are progress, so the session does not look stuck.
+        self._last_progress = time.monotonic()
         async with self._send_lock:
             if not self._streamed.add(key, delta):
                 return

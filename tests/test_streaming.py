@@ -123,3 +123,13 @@ def test_streamed_text_capped():
 
     assert streamed.add(key, "x" * STREAM_TEXT_MAX)
     assert not streamed.add(key, "y")
+
+
+async def test_streaming_counts_as_progress(watcher, settings):
+    settings.OPENCODE_STUCK_AFTER = 1.0
+    watcher._status = "working"
+    watcher._last_progress -= 5
+
+    await watcher.stream_delta(MESSAGE_ID, "text-0", "still typing")
+
+    assert "may be stuck" not in watcher._render_status()
