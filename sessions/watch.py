@@ -498,7 +498,7 @@ class SessionWatcher:
         return "".join(pieces)
 
     def _transcript_window_html(self) -> str:
-        """The newest messages, after a control that loads the earlier ones.
+        """Render the newest messages, after a control that loads the earlier ones.
 
         Messages come in the server's order, and parts shown from the event stream
         before any poll listed their message come last.
@@ -548,7 +548,7 @@ class SessionWatcher:
     async def end_text(self, message_id: str, part_id: str, text: str) -> None:
         """Show a text part in full as soon as the event stream reports its end.
 
-        The poll this also asks for confirms it, and sends the server's version in
+        The poll this also requests confirms it, and sends the server's version in
         its place if that renders differently.
         """
         self.nudge()
@@ -761,7 +761,7 @@ registry = WatcherRegistry()
 async def request_poll(session_id: str, stopping: bool = False) -> None:
     """Ask the poller of SESSION_ID, in whichever process it runs, to poll now.
 
-    STOPPING says a teammate interrupted the run (see `SessionWatcher.nudge`).
+    STOPPING marks a run that a teammate interrupted (see `SessionWatcher.nudge`).
     """
     await get_channel_layer().group_send(
         control_group_name(session_id),
