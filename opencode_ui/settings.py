@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "sessions.apps.SessionsConfig",
+    "providers.apps.ProvidersConfig",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,7 @@ urlpatterns = [
     path("sessions/new/", views.new_session, name="new"),
     path("inbox/", team_views.inbox, name="inbox"),
     path("inbox/badge/", team_views.inbox_badge, name="inbox-badge"),
+    path("upstream/status/", team_views.upstream_status, name="upstream-status"),
     path("audit/", team_views.audit, name="audit"),
     path("audit/export.csv", team_views.audit_csv, name="audit-csv"),
     path(
@@ -57,6 +58,11 @@ urlpatterns = [
         "/parts/<int:index>/",
         review_views.part_text,
         name="part",
+    ),
+    path(
+        "sessions/<session_id:session_id>/model-agent/",
+        views.choose_model_agent,
+        name="model-agent",
     ),
     path(
         "sessions/<session_id:session_id>/questions/<question_id:question_id>/reply/",

@@ -16,6 +16,16 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from providers.catalog import (
+    defaults_for,
+    load_catalog,
+    model_ref,
+    model_value,
+    remember_choice,
+    start_loading_catalog,
+    switch_session,
+)
+from providers.forms import SessionChoiceForm
 from sessions.archive import load_archive, store_archive
 from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
 from sessions.fragments import earlier_messages_html
@@ -26,12 +36,12 @@ from sessions.teamwork import (
     AlreadyResolved,
     attribution_labels,
     claims_for,
-    release_reply,
-    reserve_reply,
+    single_reply,
 )
 from sessions.transcript import (
     STATUS_IDLE,
     TRANSCRIPT_WINDOW,
+    PermissionView,
     QuestionView,
     SessionSummary,
     message_view,
@@ -95,13 +105,17 @@ def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return _render_dashboard(request, NewSessionForm())
+    return _render_dashboard(request)
 
 
 def _render_dashboard(
-    request: HttpRequest, form: NewSessionForm, status: int = 200
+    request: HttpRequest, form: NewSessionForm | None = None, status: int = 200
 ) -> HttpResponse:
+    """Render the dashboard with FORM, or a new form with the user's defaults."""
     client = get_client()
+    if form is None:
+        # The model list is slow to build on a cold server, so it loads alongside.
+        pending_catalog = start_loading_catalog(client)
     workspaces, recent, upstream_error = [], [], None
     try:
         workspaces = resolve_workspaces(client)
@@ -110,25 +124,32 @@ def _render_dashboard(
         )
     except OpenCodeError as error:
         upstream_error = error
+    if form is None:
+        catalog = pending_catalog.result()
+        initial = defaults_for(request.user, catalog)
+        form = NewSessionForm(catalog=catalog, initial=initial)
     context = {
         "form": form,
+        "upstream_error": upstream_error or form.catalog.error,
         "workspaces": workspaces,
         "recent_sessions": recent,
-        "upstream_error": upstream_error,
     }
     return render(request, "sessions/dashboard.html", context, status=status)
 
 
 @require_POST
 def new_session(request: HttpRequest) -> HttpResponse:
-    form = NewSessionForm(request.POST)
+    client = get_client()
+    form = NewSessionForm(request.POST, catalog=load_catalog(client))
     if not form.is_valid():
         return _render_dashboard(request, form, status=UNPROCESSABLE)
 
     directory = form.cleaned_data["workspace"]
-    client = get_client()
+    model, agent = form.cleaned_data["model"], form.cleaned_data["agent"]
     try:
-        session = client.create_session(directory)
+        session = client.create_session(
+            directory, model=model_ref(model) if model else None, agent=agent
+        )
         session_id = session["id"]
         record_action(request, Action.Kind.START, session_id, workspace=directory)
         admitted = client.send_prompt(session_id, form.cleaned_data["prompt"])
@@ -143,11 +164,15 @@ def new_session(request: HttpRequest) -> HttpResponse:
         workspace=directory,
         target_id=str((admitted or {}).get("id") or ""),
     )
+    remember_choice(request.user, model, agent)
     return redirect("sessions:detail", session_id=session_id)
 
 
 def _transcript_context(
-    session_id: str, raw_messages: list[dict[str, Any]], show_all: bool
+    session_id: str,
+    raw_messages: list[dict[str, Any]],
+    show_all: bool,
+    running: bool = False,
 ) -> dict[str, Any]:
     """Views of the newest messages (or all), and the control for earlier ones."""
     shown = raw_messages if show_all else raw_messages[-TRANSCRIPT_WINDOW:]
@@ -155,7 +180,9 @@ def _transcript_context(
     labels = attribution_labels(session_id)
     return {
         "session_attributions": labels.get("session", []),
-        "transcript_messages": [message_view(item, labels) for item in shown],
+        "transcript_messages": [
+            message_view(item, labels, running=running) for item in shown
+        ],
         "earlier_messages": earlier_messages_html(
             session_id, shown[0]["id"] if shown else "", hidden_count
         ),
@@ -182,7 +209,12 @@ def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
         form.claimed_by = claims.get(form.question.id, "")
     return {
         "session": session_summary(session),
-        **_transcript_context(session_id, raw_messages, show_all),
+        "choice_form": SessionChoiceForm(catalog=load_catalog(client)),
+        "current_model": model_value(session.get("model")),
+        "current_agent": session.get("agent") or "",
+        **_transcript_context(
+            session_id, raw_messages, show_all, running=status != STATUS_IDLE
+        ),
         "question_forms": question_forms,
         "permission_cards": [(item, claims.get(item.id, "")) for item in permissions],
         "status": status,
@@ -216,6 +248,7 @@ def _render_session(
     prompt_form: PromptForm | None = None,
     status: int = 200,
     replacing: QuestionReplyForm | None = None,
+    choice_form: SessionChoiceForm | None = None,
 ) -> HttpResponse:
     show_all = request.GET.get("all") == "1"
     try:
@@ -242,6 +275,8 @@ def _render_session(
         ]
     context["session_id"] = session_id
     context["prompt_form"] = prompt_form or PromptForm()
+    if choice_form is not None:
+        context["choice_form"] = choice_form
     return render(request, "sessions/session_detail.html", context, status=status)
 
 
@@ -326,13 +361,33 @@ def request_done(
     return redirect(back_url(request, session_id))
 
 
+def request_resolved(
+    request: HttpRequest,
+    kind: str,
+    answered: QuestionView | PermissionView,
+    notice: str,
+    reply: str = "",
+) -> HttpResponse:
+    """Record who answered a question or permission request, then confirm it."""
+    record_action(
+        request,
+        kind,
+        answered.session_id,
+        target_id=answered.id,
+        call_id=answered.call_id,
+        reply=reply,
+    )
+    nudge_watcher(answered.session_id)
+    return request_done(request, answered.session_id, answered.id, notice)
+
+
 def upstream_failure(
     request: HttpRequest, session_id: str, notice: str
 ) -> HttpResponse:
     """Report a failed upstream call without touching the form that made it.
 
-    htmx puts NOTICE in the page's notice area, leaving the card and what was
-    picked in it as they are; a plain post goes back with NOTICE as a message.
+    htmx puts NOTICE in the page's notice area and leaves the card, and what was
+    picked in it, as they are. A plain post goes back with NOTICE as a message.
     """
     if request.htmx:
         response = render(
@@ -393,29 +448,20 @@ def reply_question(
         return _question_form_response(request, session_id, form, UNPROCESSABLE)
 
     try:
-        reservation = reserve_reply(question_id, session_id, request.user)
+        with single_reply(question_id, session_id, request.user):
+            get_client().reply_question(session_id, question_id, form.answers)
     except AlreadyResolved as error:
         return request_done(request, session_id, question_id, str(error), messages.INFO)
-    try:
-        get_client().reply_question(session_id, question_id, form.answers)
     except OpenCodeNotFound:
-        release_reply(reservation)
         notice = "This question was already answered or dismissed."
         return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
-        release_reply(reservation)
         form.add_error(None, f"{error.headline}: {error}")
         return _question_form_response(request, session_id, form, BAD_GATEWAY)
 
-    record_action(
-        request,
-        Action.Kind.ANSWER,
-        session_id,
-        target_id=question_id,
-        call_id=question.call_id,
+    return request_resolved(
+        request, Action.Kind.ANSWER, question, notice="Answer sent."
     )
-    nudge_watcher(session_id)
-    return request_done(request, session_id, question_id, "Answer sent.")
 
 
 @require_POST
@@ -426,26 +472,64 @@ def reject_question(
     if isinstance(question, HttpResponse):
         return question
     try:
-        reservation = reserve_reply(question_id, session_id, request.user)
+        with single_reply(question_id, session_id, request.user):
+            get_client().reject_question(session_id, question_id)
     except AlreadyResolved as error:
         return request_done(request, session_id, question_id, str(error), messages.INFO)
-    try:
-        get_client().reject_question(session_id, question_id)
     except OpenCodeNotFound:
-        release_reply(reservation)
         notice = "This question was already answered or dismissed."
         return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
-        release_reply(reservation)
         notice = f"{error.headline}: {error}. The question is still open."
         return upstream_failure(request, session_id, notice)
 
-    record_action(
-        request,
-        Action.Kind.REJECT,
-        session_id,
-        target_id=question_id,
-        call_id=question.call_id,
+    return request_resolved(
+        request, Action.Kind.REJECT, question, notice="Question dismissed."
     )
+
+
+def _choice_response(
+    request: HttpRequest,
+    session_id: str,
+    form: SessionChoiceForm,
+    status: int,
+    current: tuple[str, str] = ("", ""),
+) -> HttpResponse:
+    if request.htmx:
+        context = {
+            "session_id": session_id,
+            "choice_form": form,
+            "current_model": current[0],
+            "current_agent": current[1],
+            "choice_saved": status == 200,
+        }
+        return render(
+            request, "sessions/partials/session_choice.html", context, status=status
+        )
+    return _render_session(request, session_id, status=status, choice_form=form)
+
+
+@require_POST
+def choose_model_agent(request: HttpRequest, session_id: str) -> HttpResponse:
+    client = get_client()
+    form = SessionChoiceForm(request.POST, catalog=load_catalog(client))
+    if not form.is_valid():
+        return _choice_response(request, session_id, form, UNPROCESSABLE)
+    try:
+        session = client.get_session(session_id)
+        current = switch_session(
+            client, session, form.cleaned_data["model"], form.cleaned_data["agent"]
+        )
+    except OpenCodeNotFound:
+        raise Http404("No OpenCode session has this id") from None
+    except OpenCodeError as error:
+        form.add_error(None, f"{error.headline}: {error}")
+        return _choice_response(request, session_id, form, BAD_GATEWAY)
+
+    remember_choice(request.user, *current)
     nudge_watcher(session_id)
-    return request_done(request, session_id, question_id, "Question dismissed.")
+    if request.htmx:
+        fresh = SessionChoiceForm(catalog=form.catalog)
+        return _choice_response(request, session_id, fresh, 200, current)
+    messages.success(request, "Model and agent saved for this session.")
+    return redirect("sessions:detail", session_id=session_id)

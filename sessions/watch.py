@@ -50,6 +50,7 @@ from sessions.opencode import (
     AsyncOpenCodeClient,
     OpenCodeError,
     OpenCodeNotFound,
+    OpenCodeUnauthorized,
     new_async_client,
 )
 from sessions.streaming import StreamedText
@@ -167,8 +168,8 @@ class SessionWatcher:
     def nudge(self, stopping: bool = False) -> None:
         """Poll now instead of at the next tick, after something changed the session.
 
-        STOPPING says a teammate interrupted the run: the status reads "stopping"
-        until OpenCode reports the session idle.
+        STOPPING means a teammate interrupted the run, so the status reads
+        "stopping" until OpenCode reports the session idle.
         """
         if stopping:
             self._stopping = True
@@ -254,9 +255,7 @@ class SessionWatcher:
             except OpenCodeError as error:
                 failures += 1
                 await self._publish_error(error)
-                delay = min(
-                    FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures
-                )
+                delay = self._failure_delay(error, failures)
             else:
                 failures = 0
                 idle_delay = self._next_idle_delay(status, idle_delay)
@@ -264,6 +263,14 @@ class SessionWatcher:
             woken = await self._sleep(_with_jitter(delay))
             if woken:
                 idle_delay = settings.OPENCODE_POLL_ACTIVE
+
+    @staticmethod
+    def _failure_delay(error: OpenCodeError, failures: int) -> float:
+        # Rejected credentials stay rejected until someone changes the settings, so
+        # the poller waits the longest backoff at once instead of climbing to it.
+        if isinstance(error, OpenCodeUnauthorized):
+            return FAILURE_BACKOFF_MAX
+        return min(FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures)
 
     def _next_idle_delay(self, status: str, previous: float) -> float:
         if status == STATUS_WORKING:
@@ -364,12 +371,14 @@ class SessionWatcher:
         if self._error is not None:
             self._error = None
             pieces.append(fragments.banner_html())
+        if status == STATUS_WORKING and self._status != STATUS_WORKING:
+            self._last_progress = time.monotonic()  # a new run starts its clock
+        self._status = status
         message_pieces = self._message_changes()
         if message_pieces:
             self._last_progress = time.monotonic()
         pieces.extend(message_pieces)
         pieces.extend(self._request_changes(questions, permissions, claims))
-        self._status = status
         status_html = self._render_status()
         if status_html != self._status_html:
             self._status_html = status_html
@@ -405,7 +414,8 @@ class SessionWatcher:
         pieces = []
         appended = []
         for message_id, raw in self._messages.items():
-            digest = _digest([raw, self._own_labels(raw)])
+            running = self._status != STATUS_IDLE
+            digest = _digest([raw, self._own_labels(raw), running])
             known = self._message_html.get(message_id)
             if known and known[0] == digest:
                 continue
@@ -521,7 +531,8 @@ class SessionWatcher:
 
     def _message_view(self, raw: dict[str, Any]) -> MessageView:
         """Build a message's view, showing the text streamed so far in open parts."""
-        view = message_view(raw, self._own_labels(raw))
+        running = self._status != STATUS_IDLE
+        view = message_view(raw, self._own_labels(raw), running=running)
         self._streamed.fill(view)
         return view
 
