@@ -490,7 +490,8 @@ class AsyncOpenCodeClient(_Routes):
                 if on_open is not None:
                     on_open()
                 async for line in response.aiter_lines():
-                    event = _parse_event_line(line)
+                    # Streamed text can carry the password as other output does.
+                    event = _parse_event_line(redact_json(line, self.secret))
                     if event is not None:
                         yield event
         except httpx.TransportError as error:

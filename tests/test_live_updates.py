@@ -133,3 +133,20 @@ async def test_idle_session_waits_for_events(
     await sync_to_async(api.send_prompt)(idle_session, "wake the poller")
     await receive_until(viewer, "Scripted reply to: wake the poller", timeout=5)
     await viewer.disconnect()
+
+
+async def test_streamed_text_hides_password(
+    opencode_settings, owner, api, idle_session, opencode_server
+):
+    viewer = await connect_viewer(idle_session, owner)
+    await receive_until(viewer, 'id="transcript" hx-swap-oob="innerHTML"')
+    await wait_until(lambda: registry.events.connected)
+
+    # The scripted model repeats the command's output, the server's environment
+    # included, as streamed text.
+    await sync_to_async(api.send_prompt)(idle_session, "show it [[bash:env]]")
+    fragments = await collect(viewer, "Tool result received")
+
+    assert any("OPENCODE_SERVER_PASSWORD=[hidden]" in f for f in fragments)
+    assert all(opencode_server.password not in f for f in fragments)
+    await viewer.disconnect()
