@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "sessions.apps.SessionsConfig",
+    "interface.apps.InterfaceConfig",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +69,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "interface.context_processors.shell",
             ],
         },
     },

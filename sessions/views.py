@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -25,7 +26,7 @@ from sessions.transcript import (
     session_summary,
 )
 from sessions.watch import group_name
-from sessions.workspaces import resolve_workspaces
+from sessions.workspaces import configured_directories, resolve_workspaces
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ BAD_GATEWAY = 502
 
 RECENT_SESSIONS = 10
 SESSIONS_PER_PAGE = 50
+SEARCH_MAX_CHARACTERS = 200
 
 
 def _nudge_watcher(session_id: str) -> None:
@@ -108,24 +110,43 @@ def new_session(request: HttpRequest) -> HttpResponse:
     return redirect("sessions:detail", session_id=session_id)
 
 
+def _list_filters(request: HttpRequest) -> tuple[str, str, str]:
+    """Read the title search and workspace filter; return them and an error."""
+    search = request.GET.get("search", "").strip()[:SEARCH_MAX_CHARACTERS]
+    directory = request.GET.get("directory", "")
+    if directory and directory not in configured_directories():
+        return search, "", f"{directory} is not a configured workspace: showing all."
+    return search, directory, ""
+
+
 @require_GET
 def session_list(request: HttpRequest) -> HttpResponse:
     cursor = request.GET.get("cursor", "")[:2000]
+    search, directory, filter_error = _list_filters(request)
     client = get_client()
     sessions, next_cursor, upstream_error = [], "", None
     try:
-        page = client.list_sessions(limit=SESSIONS_PER_PAGE, cursor=cursor)
+        page = client.list_sessions(
+            limit=SESSIONS_PER_PAGE, cursor=cursor, directory=directory, search=search
+        )
     except OpenCodeError as error:
         upstream_error = error
     else:
         sessions = _summaries(page.get("data") or [])
         if len(sessions) >= SESSIONS_PER_PAGE:
             next_cursor = (page.get("cursor") or {}).get("next") or ""
+    filters = {"search": search, "directory": directory}
     context = {
         "sessions": sessions,
         "next_cursor": next_cursor,
         "is_first_page": not cursor,
         "upstream_error": upstream_error,
+        "search": search,
+        "directory": directory,
+        "filter_error": filter_error,
+        "filter_query": urlencode(
+            {key: value for key, value in filters.items() if value}
+        ),
     }
     return render(request, "sessions/session_list.html", context)
 
