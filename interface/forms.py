@@ -4,7 +4,7 @@ from interface.models import Preference
 
 
 class PreferenceForm(forms.Form):
-    """Either field may be left out; only the ones sent are changed."""
+    """Preference changes: only the fields sent are changed."""
 
     theme = forms.ChoiceField(
         choices=Preference.Theme.choices,

@@ -9,8 +9,10 @@ from interface.models import Preference
 
 @require_POST
 def update_preferences(request: HttpRequest) -> HttpResponse:
-    """Store the theme and sidebar state sent; answer htmx with 204, forms with a
-    redirect back to the page they came from."""
+    """Store the theme and sidebar state sent.
+
+    Returns 204 to htmx and a redirect back to the sending page to a plain form.
+    """
     form = PreferenceForm(request.POST)
     if not form.is_valid():
         errors = " ".join(

@@ -84,7 +84,7 @@ def question_session(browser, live_app) -> str:  # noqa: F811 (fixture)
 
 
 def axe_violations(page: Page) -> list[dict]:
-    """Run axe-core on the page; return its serious and critical violations."""
+    """Run axe-core on the page and return its serious and critical violations."""
     page.add_script_tag(path=str(AXE_SCRIPT))
     results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
     return [
@@ -252,7 +252,7 @@ def background(page: Page) -> str:
 
 
 def choose_theme(page: Page, name: str) -> int:
-    """Pick a theme in the user menu; return the status the server stored it with."""
+    """Pick a theme in the user menu and return the status of the saving request."""
     if page.locator("details.user-menu[open]").count() == 0:
         page.locator(".user-menu summary").click()
     with page.expect_response(re.compile(r"/preferences/$")) as saved:
@@ -328,10 +328,15 @@ def test_keyboard_shortcuts(desktop: Page):
     search.press("Enter")
     expect(desktop.locator(".session-list")).to_contain_text("No sessions match")
 
-    # "/" typed inside a field is just text; the shortcut needs focus elsewhere.
+    # On the sessions page "/" focuses its own search field, and inside a field
+    # "/" is just text.
     desktop.locator("main h1").click()
     desktop.keyboard.press("/")
     expect(search).to_be_focused()
+    search.press("End")
+    search.press("/")
+    expect(search).to_have_value("no session has this title/")
+    expect(desktop).to_have_url(re.compile(r"/sessions/\?search="))
 
     desktop.locator("main h1").click()
     desktop.keyboard.press("g")

@@ -19,7 +19,7 @@
   });
 
   function fitToText(textarea) {
-    // CSS max-height caps the growth; beyond it the textarea scrolls.
+    // CSS max-height caps the growth, and beyond it the textarea scrolls.
     textarea.style.height = "auto";
     textarea.style.height = textarea.scrollHeight + 2 + "px";
   }
@@ -28,7 +28,7 @@
     if (event.target.matches(".composer textarea")) fitToText(event.target);
   });
 
-  // htmx replaces the composer after each send; put the caret back in the new one.
+  // htmx replaces the composer after each send, so put the caret back in the new one.
   var composerHadFocus = false;
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.elt && event.detail.elt.id === "composer") {
@@ -38,6 +38,7 @@
   document.addEventListener("htmx:afterSettle", function () {
     var textarea = document.querySelector(".composer textarea");
     if (!textarea) return;
+    textarea.rows = 1;
     fitToText(textarea);
     if (composerHadFocus) {
       composerHadFocus = false;
@@ -125,7 +126,7 @@
       }).observe(questions, { childList: true, subtree: true });
     }
 
-    // The dock above the composer grows when a question arrives; stay at the end.
+    // The dock grows when a question arrives, which shrinks the pane: stay at the end.
     new ResizeObserver(function () {
       if (following) pane.scrollTop = pane.scrollHeight;
     }).observe(pane);
@@ -136,7 +137,7 @@
   // Working indicator with elapsed time
 
   function runStart() {
-    // The run began with the newest prompt; fall back to the moment it was seen.
+    // The run began with the newest prompt. Without its time stamp, count from now.
     var times = document.querySelectorAll("#transcript .message-user time[datetime]");
     var started = times.length ? Date.parse(times[times.length - 1].getAttribute("datetime")) : NaN;
     return isNaN(started) ? Date.now() : Math.min(started, Date.now());
@@ -178,6 +179,10 @@
     setUpTranscript();
     setUpWorkingIndicator();
     var textarea = document.querySelector(".composer textarea");
-    if (textarea) fitToText(textarea);
+    if (textarea) {
+      // Start at the CSS min-height and grow from there.
+      textarea.rows = 1;
+      fitToText(textarea);
+    }
   });
 })();

@@ -17,8 +17,8 @@
     }
   }
 
-  // Store preference fields (theme, sidebar) for the user; failures only log,
-  // because the page already shows the change.
+  // Store preference fields (theme, sidebar) for the user. A failure is only
+  // logged, because the page already shows the change.
   function savePreference(url, fields) {
     var body = new FormData();
     Object.keys(fields).forEach(function (name) { body.append(name, fields[name]); });
