@@ -205,6 +205,14 @@ def test_drawer_on_narrow_screen(phone: Page, question_session: str):
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(sidebar.get_by_role("button", name="Close menu")).to_be_focused()
     expect(sidebar.locator("[aria-current=page]")).to_have_count(1)
+    # The drawer slides in: photograph it once it has arrived.
+    phone.wait_for_function(
+        "() => getComputedStyle(document.getElementById('sidebar')).transform"
+        " === 'none'"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(SCREENSHOTS / "drawer-phone-light.png"))
+    assert sidebar.bounding_box()["height"] == PHONE["height"]
 
     phone.keyboard.press("Escape")
     expect(sidebar).to_be_hidden()
@@ -318,6 +326,14 @@ def test_keyboard_shortcuts(desktop: Page):
     expect(dialog).to_contain_text("Open the inbox")
     desktop.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+    menu = desktop.locator(".user-menu summary")
+    menu.focus()
+    desktop.keyboard.press("Enter")
+    expect(desktop.get_by_role("button", name="Log out")).to_be_visible()
+    desktop.keyboard.press("Escape")
+    expect(desktop.get_by_role("button", name="Log out")).to_be_hidden()
+    expect(menu).to_be_focused()
 
     # "/" on a page without search goes to the sessions page, focused on its search.
     desktop.keyboard.press("/")
