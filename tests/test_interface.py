@@ -389,6 +389,15 @@ def test_accessibility_check(browser, live_app, question_session, scheme):  # no
     page.context.close()
 
 
+def test_login_page_accessible(browser, live_app):  # noqa: F811 (fixture)
+    context = browser.new_context(base_url=live_app, viewport=PHONE)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert axe_violations(page) == []
+    context.close()
+
+
 SCREENSHOT_PAGES = {"dashboard": "/", "sessions": "/sessions/"}
 
 
