@@ -1,6 +1,6 @@
 """URL converters that accept only well-formed OpenCode ids, so odd paths 404 early."""
 
-from sessions.opencode import QUESTION_ID, SESSION_ID
+from sessions.opencode import MESSAGE_ID, QUESTION_ID, SESSION_ID
 
 
 class SessionIdConverter:
@@ -15,3 +15,7 @@ class SessionIdConverter:
 
 class QuestionIdConverter(SessionIdConverter):
     regex = QUESTION_ID.pattern
+
+
+class MessageIdConverter(SessionIdConverter):
+    regex = MESSAGE_ID.pattern

@@ -15,9 +15,20 @@ from sessions.forms import QuestionReplyForm
 from sessions.transcript import MessageView, QuestionView
 
 
-def message_html(message: MessageView, oob: str = "") -> str:
+def message_html(session_id: str, message: MessageView, oob: str = "") -> str:
     return render_to_string(
-        "sessions/partials/message.html", {"message": message, "oob": oob}
+        "sessions/partials/message.html",
+        {"session_id": session_id, "message": message, "oob": oob},
+    )
+
+
+def earlier_messages_html(session_id: str, before: str, hidden_count: int) -> str:
+    """Render the control that loads the HIDDEN_COUNT messages before BEFORE."""
+    if hidden_count <= 0:
+        return ""
+    return render_to_string(
+        "sessions/partials/earlier_messages.html",
+        {"session_id": session_id, "before": before, "hidden_count": hidden_count},
     )
 
 

@@ -29,3 +29,30 @@ class Action(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.get_kind_display()} {self.session_id}"
+
+
+class SessionArchive(models.Model):
+    """A session's messages as OpenCode last returned them, kept for review.
+
+    Written when a session goes idle, so its transcript can be read and searched
+    even when the OpenCode server is down or has deleted the session.
+    """
+
+    session_id = models.CharField(max_length=80, unique=True)
+    parent_id = models.CharField(max_length=80, blank=True, db_index=True)
+    title = models.CharField(max_length=500, blank=True)
+    directory = models.CharField(max_length=1024, blank=True, db_index=True)
+    session = models.JSONField(default=dict)
+    messages = models.JSONField(default=list)
+    # User and assistant text in one string, for full-text search.
+    transcript_text = models.TextField(blank=True)
+    # Digest of `messages`, so an unchanged session is not written again.
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(null=True)
+    archived_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.title}"

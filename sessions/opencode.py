@@ -196,6 +196,11 @@ class _Routes:
             Call("GET", f"/api/session/{session_id}/message", params, unwrap=False)
         )
 
+    def get_message(self, session_id: str, message_id: str) -> Any:
+        return self._send(
+            Call("GET", f"/api/session/{session_id}/message/{message_id}")
+        )
+
     def list_questions(self, session_id: str) -> Any:
         return self._send(Call("GET", f"/api/session/{session_id}/question"))
 

@@ -8,6 +8,7 @@ sanitizer, which keeps only the tags and attributes listed here and drops every
 
 from __future__ import annotations
 
+import functools
 import re
 
 import nh3
@@ -43,6 +44,13 @@ ALLOWED_ATTRIBUTES = {
 CODE_FORMATTER = HtmlFormatter(cssclass="highlight", nowrap=False)
 
 
+def highlight_stylesheet() -> str:
+    """Build the code-highlighting CSS: a light style, and a dark one for dark mode."""
+    light = HtmlFormatter(style="default").get_style_defs(".highlight")
+    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
+    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
+
+
 def strip_terminal_codes(text: str) -> str:
     """Remove ANSI colour and OSC sequences and other control characters."""
     return CONTROL_CHARACTERS.sub("", ANSI_ESCAPE.sub("", text))
@@ -67,8 +75,24 @@ _markdown = (
 )
 
 
+# Texts up to this many characters keep their rendered HTML in a per-process cache,
+# because the page view and the poller render the same finished messages again.
+CACHED_TEXT_LIMIT = 20_000
+
+
 def render_markdown(text: str) -> str:
     """Render agent markdown to sanitized HTML."""
+    if len(text) <= CACHED_TEXT_LIMIT:
+        return _render_markdown_cached(text)
+    return _render_markdown(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_markdown_cached(text: str) -> str:
+    return _render_markdown(text)
+
+
+def _render_markdown(text: str) -> str:
     html = _markdown.render(strip_terminal_codes(text))
     return nh3.clean(
         html,

@@ -6,12 +6,24 @@ and hand the results to the same templates.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sessions.rendering import render_markdown, strip_terminal_codes
+
+# Characters of one text, output or diff shown inline; the rest is on the part's own
+# page, so a 20 MB tool output never reaches the transcript.
+INLINE_CHARACTER_LIMIT = 50_000
+# Diff lines shown inline per edit.
+INLINE_DIFF_LINE_LIMIT = 1_000
+# A text counts as binary when it holds a NUL or more than this share of U+FFFD.
+BINARY_REPLACEMENT_SHARE = 0.01
+
+# Newest messages a session page shows at first; earlier ones load on request.
+TRANSCRIPT_WINDOW = 200
 
 STATUS_WORKING = "working"
 STATUS_WAITING = "waiting"
@@ -34,8 +46,30 @@ def time_from_ms(value: Any) -> datetime | None:
 
 
 @dataclass
+class DiffLine:
+    kind: str  # add, delete, hunk, file or context
+    text: str
+
+
+@dataclass
+class TodoItem:
+    content: str
+    status: str  # pending, in_progress, completed or cancelled
+    priority: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status == "completed"
+
+    @property
+    def label(self) -> str:
+        return self.status.replace("_", " ")
+
+
+@dataclass
 class PartView:
-    kind: str  # text, reasoning, tool or unknown
+    kind: str  # text, reasoning, tool, shell or unknown
+    index: int = 0  # position in the message's content, for the part's own page
     html: str = ""
     tool_name: str = ""
     tool_status: str = ""
@@ -43,6 +77,12 @@ class PartView:
     tool_output: str = ""
     tool_error: str = ""
     raw: str = ""
+    # Bytes left out of the inline view, and whether the content looked binary.
+    hidden_bytes: int = 0
+    binary: bool = False
+    diff_title: str = ""
+    diff: list[DiffLine] = field(default_factory=list)
+    todos: list[TodoItem] = field(default_factory=list)
 
 
 @dataclass
@@ -58,10 +98,13 @@ class MessageView:
     parts: list[PartView] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     error: str = ""
+    cost: float = 0.0
+    tokens: dict[str, int] = field(default_factory=dict)
 
     @property
     def dom_id(self) -> str:
-        return f"msg-{self.id}"
+        # The message id itself, so `/sessions/<id>/#<message id>` is a permalink.
+        return self.id
 
 
 @dataclass
@@ -109,7 +152,7 @@ def _tool_output(state: dict[str, Any]) -> str:
             pieces.append(f"[{item.get('type', 'content')}: {item.get('name', '')}]")
     if not pieces and isinstance(state.get("output"), str):
         pieces.append(state["output"])
-    return strip_terminal_codes("\n".join(pieces))
+    return "\n".join(pieces)
 
 
 def _tool_error(state: dict[str, Any]) -> str:
@@ -119,25 +162,151 @@ def _tool_error(state: dict[str, Any]) -> str:
     return str(error or "")
 
 
-def part_view(part: dict[str, Any]) -> PartView:
+def looks_binary(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    return text.count("\ufffd") > max(1, len(text) * BINARY_REPLACEMENT_SHARE)
+
+
+def cap_text(text: str, limit: int = INLINE_CHARACTER_LIMIT) -> tuple[str, int]:
+    """Cut TEXT to LIMIT characters; return the kept text and the bytes left out."""
+    if len(text) <= limit:
+        return text, 0
+    kept = text[:limit]
+    return kept, len(text.encode()) - len(kept.encode())
+
+
+def _diff_lines(tool: str, tool_input: dict[str, Any]) -> tuple[str, list[DiffLine]]:
+    """Build the diff an edit, write or patch tool call makes, as typed lines."""
+    path = str(tool_input.get("filePath") or tool_input.get("path") or "")
+    if tool == "edit":
+        before = str(tool_input.get("oldString") or "").splitlines()
+        after = str(tool_input.get("newString") or "").splitlines()
+        raw_lines = list(difflib.unified_diff(before, after, lineterm="", n=2))[2:]
+    elif tool == "write":
+        raw_lines = [
+            "+" + line for line in str(tool_input.get("content") or "").splitlines()
+        ]
+    elif tool == "apply_patch":
+        raw_lines = str(tool_input.get("patchText") or "").splitlines()
+    else:
+        return "", []
+    lines = []
+    for line in raw_lines[:INLINE_DIFF_LINE_LIMIT]:
+        line = strip_terminal_codes(line)
+        if line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("***") or line.startswith("+++") or line.startswith("---"):
+            kind = "file"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "delete"
+        else:
+            kind = "context"
+        lines.append(DiffLine(kind=kind, text=line))
+    return path, lines
+
+
+def _todo_items(tool_input: dict[str, Any]) -> list[TodoItem]:
+    items = []
+    for todo in tool_input.get("todos") or []:
+        if isinstance(todo, dict):
+            items.append(
+                TodoItem(
+                    content=str(todo.get("content") or ""),
+                    status=str(todo.get("status") or "pending"),
+                    priority=str(todo.get("priority") or ""),
+                )
+            )
+    return items
+
+
+def _text_part(kind: str, index: int, text: str) -> PartView:
+    shown, hidden = cap_text(text)
+    return PartView(
+        kind=kind, index=index, html=render_markdown(shown), hidden_bytes=hidden
+    )
+
+
+def _tool_part(index: int, part: dict[str, Any]) -> PartView:
+    state = part.get("state") or {}
+    name = str(part.get("name") or "tool")
+    tool_input = state.get("input") if isinstance(state.get("input"), dict) else {}
+    raw_output = _tool_output(state)
+    output = strip_terminal_codes(raw_output)
+    view = PartView(
+        kind="tool",
+        index=index,
+        tool_name=name,
+        tool_status=str(state.get("status") or "pending"),
+        tool_error=_tool_error(state),
+        binary=looks_binary(raw_output),
+    )
+    view.tool_input, hidden_input = cap_text(_pretty_json(state.get("input") or {}))
+    if view.binary:
+        view.hidden_bytes = len(raw_output.encode())
+    else:
+        view.tool_output, hidden_output = cap_text(output)
+        view.hidden_bytes = hidden_input + hidden_output
+    view.diff_title, view.diff = _diff_lines(name, tool_input)
+    if name == "todowrite":
+        view.todos = _todo_items(tool_input)
+    return view
+
+
+def part_view(part: dict[str, Any], index: int = 0) -> PartView:
     kind = part.get("type")
-    if kind == "text":
-        return PartView(kind="text", html=render_markdown(str(part.get("text") or "")))
-    if kind == "reasoning":
-        return PartView(
-            kind="reasoning", html=render_markdown(str(part.get("text") or ""))
-        )
+    if kind in ("text", "reasoning"):
+        return _text_part(kind, index, str(part.get("text") or ""))
     if kind == "tool":
+        return _tool_part(index, part)
+    return PartView(kind="unknown", index=index, raw=cap_text(_pretty_json(part))[0])
+
+
+def part_full_text(message: dict[str, Any], index: int) -> str | None:
+    """Return the whole text of one part, as its own page shows it; None if absent."""
+    if message.get("type") == "shell" and index == 0:
+        return strip_terminal_codes(str(message.get("output") or ""))
+    if message.get("type") in ("user", "synthetic", "system") and index == 0:
+        return str(message.get("text") or "")
+    content = message.get("content") or []
+    if not 0 <= index < len(content) or not isinstance(content[index], dict):
+        return None
+    part = content[index]
+    if part.get("type") in ("text", "reasoning"):
+        return str(part.get("text") or "")
+    if part.get("type") == "tool":
         state = part.get("state") or {}
-        return PartView(
-            kind="tool",
-            tool_name=str(part.get("name") or "tool"),
-            tool_status=str(state.get("status") or "pending"),
-            tool_input=_pretty_json(state.get("input") or {}),
-            tool_output=_tool_output(state),
-            tool_error=_tool_error(state),
-        )
-    return PartView(kind="unknown", raw=_pretty_json(part))
+        pieces = [
+            "Input:",
+            _pretty_json(state.get("input") or {}),
+            "",
+            "Output:",
+            strip_terminal_codes(_tool_output(state)),
+        ]
+        return "\n".join(pieces)
+    return _pretty_json(part)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value)
+
+
+def _token_counts(tokens: Any) -> dict[str, int]:
+    """Flatten OpenCode's token counts to input, output, reasoning and cache."""
+    if not isinstance(tokens, dict):
+        return {}
+    cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+    counts = {
+        "input": int(_number(tokens.get("input"))),
+        "output": int(_number(tokens.get("output"))),
+        "reasoning": int(_number(tokens.get("reasoning"))),
+        "cache": int(_number(cache.get("read")) + _number(cache.get("write"))),
+    }
+    return counts if any(counts.values()) else {}
 
 
 def _model_label(model: Any) -> str:
@@ -158,7 +327,10 @@ def message_view(message: dict[str, Any]) -> MessageView:
     )
     if view.kind in ("user", "synthetic", "system"):
         view.text = str(message.get("text") or "")
-        view.html = render_markdown(view.text)
+        shown, hidden = cap_text(view.text)
+        view.html = render_markdown(shown)
+        if hidden:
+            view.parts = [PartView(kind="text", hidden_bytes=hidden)]
         view.attachments = [
             str(item.get("name") or item.get("uri") or "file")
             for item in message.get("files") or []
@@ -167,18 +339,22 @@ def message_view(message: dict[str, Any]) -> MessageView:
     elif view.kind == "assistant":
         view.agent = str(message.get("agent") or "")
         view.model = _model_label(message.get("model"))
-        view.parts = [part_view(part) for part in message.get("content") or []]
+        view.parts = [
+            part_view(part, index)
+            for index, part in enumerate(message.get("content") or [])
+            if isinstance(part, dict)
+        ]
         error = message.get("error")
         if isinstance(error, dict):
             view.error = str(error.get("message") or error.get("type") or "error")
+        view.cost = _number(message.get("cost"))
+        view.tokens = _token_counts(message.get("tokens"))
     elif view.kind == "shell":
         view.text = str(message.get("command") or "")
-        view.parts = [
-            PartView(
-                kind="shell",
-                tool_output=strip_terminal_codes(str(message.get("output") or "")),
-            )
-        ]
+        output, hidden = cap_text(
+            strip_terminal_codes(str(message.get("output") or ""))
+        )
+        view.parts = [PartView(kind="shell", tool_output=output, hidden_bytes=hidden)]
     elif view.kind == "compaction":
         view.html = render_markdown(str(message.get("summary") or ""))
     elif view.kind == "agent-switched":
@@ -266,6 +442,11 @@ class SessionSummary:
     parent_id: str = ""
     # Username of the teammate who started it through this dashboard, if one did.
     started_by: str = ""
+    cost: float = 0.0
+    tokens: dict[str, int] = field(default_factory=dict)
+    children: list[SessionSummary] = field(default_factory=list)
+    # Set on a child session listed alone because its parent is not in the listing.
+    parent_missing: bool = False
 
 
 def session_summary(session: dict[str, Any]) -> SessionSummary:
@@ -277,4 +458,6 @@ def session_summary(session: dict[str, Any]) -> SessionSummary:
         created=time_from_ms(times.get("created")),
         updated=time_from_ms(times.get("updated")),
         parent_id=str(session.get("parentID") or ""),
+        cost=_number(session.get("cost")),
+        tokens=_token_counts(session.get("tokens")),
     )

@@ -1,18 +1,41 @@
 from django.urls import path, register_converter
 
-from sessions import converters, views
+from sessions import converters, review_views, views
 
 register_converter(converters.SessionIdConverter, "session_id")
 register_converter(converters.QuestionIdConverter, "question_id")
+register_converter(converters.MessageIdConverter, "message_id")
 
 app_name = "sessions"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("sessions/", views.session_list, name="list"),
+    path("sessions/", review_views.session_list, name="list"),
+    path("highlight.css", review_views.highlight_css, name="highlight-css"),
     path("sessions/new/", views.new_session, name="new"),
     path("sessions/<session_id:session_id>/", views.session_detail, name="detail"),
     path("sessions/<session_id:session_id>/prompt/", views.send_prompt, name="prompt"),
+    path(
+        "sessions/<session_id:session_id>/earlier/",
+        review_views.earlier_messages,
+        name="earlier",
+    ),
+    path(
+        "sessions/<session_id:session_id>/export.md",
+        review_views.export_markdown,
+        name="export-markdown",
+    ),
+    path(
+        "sessions/<session_id:session_id>/export.json",
+        review_views.export_json,
+        name="export-json",
+    ),
+    path(
+        "sessions/<session_id:session_id>/messages/<message_id:message_id>"
+        "/parts/<int:index>/",
+        review_views.part_text,
+        name="part",
+    ),
     path(
         "sessions/<session_id:session_id>/questions/<question_id:question_id>/reply/",
         views.reply_question,

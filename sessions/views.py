@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -15,10 +14,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from sessions.archive import load_archive, store_archive
 from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
-from sessions.models import Action
+from sessions.fragments import earlier_messages_html
+from sessions.history import Cursor, build_history_page
+from sessions.models import Action, SessionArchive
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
 from sessions.transcript import (
+    STATUS_IDLE,
+    TRANSCRIPT_WINDOW,
     SessionSummary,
     message_view,
     question_views,
@@ -26,7 +30,7 @@ from sessions.transcript import (
     session_summary,
 )
 from sessions.watch import group_name
-from sessions.workspaces import configured_directories, resolve_workspaces
+from sessions.workspaces import resolve_workspaces
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +40,6 @@ UNPROCESSABLE = 422
 BAD_GATEWAY = 502
 
 RECENT_SESSIONS = 10
-SESSIONS_PER_PAGE = 50
-SEARCH_MAX_CHARACTERS = 200
 
 
 def _nudge_watcher(session_id: str) -> None:
@@ -51,9 +53,8 @@ def _record(request: HttpRequest, kind: str, session_id: str, **fields: Any) -> 
     Action.objects.create(user=request.user, kind=kind, session_id=session_id, **fields)
 
 
-def _summaries(raw_sessions: list[dict[str, Any]]) -> list[SessionSummary]:
-    """Build session rows, each with the teammate who started it from here."""
-    sessions = [session_summary(item) for item in raw_sessions]
+def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
+    """Set each session's `started_by` to the teammate who started it from here."""
     starts = Action.objects.filter(
         kind=Action.Kind.START, session_id__in=[session.id for session in sessions]
     ).select_related("user")
@@ -75,8 +76,8 @@ def _render_dashboard(
     workspaces, recent, upstream_error = [], [], None
     try:
         workspaces = resolve_workspaces(client)
-        recent = _summaries(
-            client.list_sessions(limit=RECENT_SESSIONS).get("data") or []
+        recent = attach_starters(
+            build_history_page(client, Cursor(), RECENT_SESSIONS).sessions
         )
     except OpenCodeError as error:
         upstream_error = error
@@ -110,62 +111,48 @@ def new_session(request: HttpRequest) -> HttpResponse:
     return redirect("sessions:detail", session_id=session_id)
 
 
-def _list_filters(request: HttpRequest) -> tuple[str, str, str]:
-    """Read the title search and workspace filter; return them and an error."""
-    search = request.GET.get("search", "").strip()[:SEARCH_MAX_CHARACTERS]
-    directory = request.GET.get("directory", "")
-    if directory and directory not in configured_directories():
-        return search, "", f"{directory} is not a configured workspace: showing all."
-    return search, directory, ""
-
-
-@require_GET
-def session_list(request: HttpRequest) -> HttpResponse:
-    cursor = request.GET.get("cursor", "")[:2000]
-    search, directory, filter_error = _list_filters(request)
-    client = get_client()
-    sessions, next_cursor, upstream_error = [], "", None
-    try:
-        page = client.list_sessions(
-            limit=SESSIONS_PER_PAGE, cursor=cursor, directory=directory, search=search
-        )
-    except OpenCodeError as error:
-        upstream_error = error
-    else:
-        sessions = _summaries(page.get("data") or [])
-        if len(sessions) >= SESSIONS_PER_PAGE:
-            next_cursor = (page.get("cursor") or {}).get("next") or ""
-    filters = {"search": search, "directory": directory}
-    context = {
-        "sessions": sessions,
-        "next_cursor": next_cursor,
-        "is_first_page": not cursor,
-        "upstream_error": upstream_error,
-        "search": search,
-        "directory": directory,
-        "filter_error": filter_error,
-        "filter_query": urlencode(
-            {key: value for key, value in filters.items() if value}
+def _transcript_context(
+    session_id: str, raw_messages: list[dict[str, Any]], show_all: bool
+) -> dict[str, Any]:
+    """Views of the newest messages (or all), and the control for earlier ones."""
+    shown = raw_messages if show_all else raw_messages[-TRANSCRIPT_WINDOW:]
+    hidden_count = len(raw_messages) - len(shown)
+    return {
+        "transcript_messages": [message_view(item) for item in shown],
+        "earlier_messages": earlier_messages_html(
+            session_id, shown[0]["id"] if shown else "", hidden_count
         ),
     }
-    return render(request, "sessions/session_list.html", context)
 
 
-def _session_context(session_id: str) -> dict[str, Any]:
-    """Fetch everything the session page shows; raise Http404 for unknown ids."""
+def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
+    """Fetch everything the session page shows, archiving the session when idle."""
     client = get_client()
-    try:
-        session = client.get_session(session_id)
-    except OpenCodeNotFound:
-        raise Http404("No OpenCode session has this id") from None
+    session = client.get_session(session_id)
     raw_messages = client.all_messages(session_id)
     raw_questions = client.list_questions(session_id)
+    status = session_status(session_id, client.active_sessions(), raw_questions)
+    if status == STATUS_IDLE:
+        store_archive(session, raw_messages)
     questions = question_views(raw_questions, raw_messages)
     return {
         "session": session_summary(session),
-        "transcript_messages": [message_view(item) for item in raw_messages],
+        **_transcript_context(session_id, raw_messages, show_all),
         "question_forms": [QuestionReplyForm(question) for question in questions],
-        "status": session_status(session_id, client.active_sessions(), raw_questions),
+        "status": status,
+    }
+
+
+def _archived_context(
+    archive: SessionArchive, error: OpenCodeError, show_all: bool
+) -> dict[str, Any]:
+    return {
+        "session": session_summary(archive.session),
+        **_transcript_context(archive.session_id, archive.messages, show_all),
+        "question_forms": [],
+        "status": "",
+        "archive": archive,
+        "archive_reason": error,
     }
 
 
@@ -176,17 +163,24 @@ def _render_session(
     status: int = 200,
     replacing: QuestionReplyForm | None = None,
 ) -> HttpResponse:
+    show_all = request.GET.get("all") == "1"
     try:
-        context = _session_context(session_id)
+        context = _session_context(session_id, show_all)
     except OpenCodeError as error:
-        # The page still renders, with what was typed, so nothing is lost.
-        context = {
-            "upstream_error": error,
-            "transcript_messages": [],
-            "question_forms": [],
-        }
-        context["session"] = None
-        context["status"] = ""
+        archive = load_archive(session_id)
+        if archive is not None:
+            context = _archived_context(archive, error, show_all)
+        elif isinstance(error, OpenCodeNotFound):
+            raise Http404("No OpenCode session has this id") from None
+        else:
+            # The page still renders, with what was typed, so nothing is lost.
+            context = {
+                "upstream_error": error,
+                "transcript_messages": [],
+                "question_forms": [],
+                "session": None,
+                "status": "",
+            }
     if replacing is not None:
         context["question_forms"] = [
             replacing if form.question.id == replacing.question.id else form

@@ -19,10 +19,12 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions import fragments
+from sessions.archive import store_archive
 from sessions.opencode import (
     AsyncOpenCodeClient,
     OpenCodeError,
@@ -30,8 +32,10 @@ from sessions.opencode import (
     new_async_client,
 )
 from sessions.transcript import (
+    STATUS_IDLE,
     STATUS_WAITING,
     STATUS_WORKING,
+    TRANSCRIPT_WINDOW,
     message_view,
     question_views,
     session_status,
@@ -164,8 +168,15 @@ class SessionWatcher:
         )
         self._messages = messages
         status = session_status(self.session_id, active, questions)
+        if status == STATUS_IDLE and self._status != STATUS_IDLE:
+            await self._archive(client)
         await self._publish(status, questions)
         return status
+
+    async def _archive(self, client: AsyncOpenCodeClient) -> None:
+        """Keep a local copy of the session each time it goes idle."""
+        session = await client.get_session(self.session_id)
+        await sync_to_async(store_archive)(session, list(self._messages.values()))
 
     async def _fetch_messages(
         self, client: AsyncOpenCodeClient
@@ -216,12 +227,14 @@ class SessionWatcher:
             if known and known[0] == digest:
                 continue
             view = message_view(raw)
-            html = fragments.message_html(view)
+            html = fragments.message_html(self.session_id, view)
             self._message_html[message_id] = (digest, html)
             if known and known[1] == html:
                 continue  # a field the page does not show changed
             if known:
-                pieces.append(fragments.message_html(view, oob="outerHTML"))
+                pieces.append(
+                    fragments.message_html(self.session_id, view, oob="outerHTML")
+                )
             else:
                 appended.append(html)
         if appended:
@@ -271,13 +284,22 @@ class SessionWatcher:
             ),
             fragments.status_html(self.session_id, self._status),
             fragments.replace_children_html(
-                "transcript", "".join(html for _, html in self._message_html.values())
+                "transcript", self._transcript_window_html()
             ),
             fragments.replace_children_html(
                 "questions", "".join(html for _, html in self._question_html.values())
             ),
         ]
         return "".join(pieces)
+
+    def _transcript_window_html(self) -> str:
+        """The newest messages, after a control that loads the earlier ones."""
+        message_ids = list(self._message_html)
+        shown = message_ids[-TRANSCRIPT_WINDOW:]
+        control = fragments.earlier_messages_html(
+            self.session_id, shown[0] if shown else "", len(message_ids) - len(shown)
+        )
+        return control + "".join(self._message_html[item][1] for item in shown)
 
     async def _send_group(self, html: str) -> None:
         await self.channel_layer.group_send(

@@ -8,6 +8,8 @@ tool message and replies from a fixed script, so tests get the same reply every 
 - prompt contains `[[ask-multi]]`  -> `question` tool, a multi-select question and a
   single-choice question with a custom answer allowed
 - prompt contains `[[write:NAME]]` -> `write` tool on NAME in the working directory
+- prompt contains `[[bash:CMD]]`   -> `bash` tool running CMD
+- prompt contains `[[todo]]`       -> `todowrite` tool with three items
 - prompt contains `[[slow]]`       -> 30 words, one every 100 ms
 - prompt contains `[[hostile]]`    -> markdown carrying script tags, handlers, links
 - anything else                    -> "Scripted reply to: <prompt>"
@@ -119,6 +121,26 @@ def plan_reply(request: dict[str, Any]) -> dict[str, Any]:
     if name == "write":
         path = f"{_working_directory(messages)}/{directive.group(2) or 'notes.txt'}"
         return {"tool": "write", "args": {"filePath": path, "content": "scripted\n"}}
+    if name == "bash":
+        command = directive.group(2) or "echo hello"
+        return {"tool": "bash", "args": {"command": command, "description": "Run it"}}
+    if name == "todo":
+        todos = [
+            {
+                "id": "1",
+                "content": "Write tests",
+                "status": "completed",
+                "priority": "high",
+            },
+            {
+                "id": "2",
+                "content": "Fix bug",
+                "status": "in_progress",
+                "priority": "high",
+            },
+            {"id": "3", "content": "Ship", "status": "pending", "priority": "low"},
+        ]
+        return {"tool": "todowrite", "args": {"todos": todos}}
     if name == "slow":
         return {"words": SLOW_WORDS, "delay": 0.1}
     if name == "hostile":
@@ -166,17 +188,19 @@ class ScriptedModelHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
         self.wfile.write(_chunk({"role": "assistant", "content": ""}))
-        if "tool" in plan:
-            call = {
-                "index": 0,
-                "id": f"call_{int(time.time() * 1000)}",
-                "type": "function",
-                "function": {
-                    "name": plan["tool"],
-                    "arguments": json.dumps(plan["args"]),
-                },
-            }
-            self.wfile.write(_chunk({"tool_calls": [call]}))
+        tools = [(plan["tool"], plan["args"])] if "tool" in plan else []
+        if tools:
+            stamp = time.time_ns()
+            calls = [
+                {
+                    "index": index,
+                    "id": f"call_{stamp}_{index}",
+                    "type": "function",
+                    "function": {"name": tool, "arguments": json.dumps(args)},
+                }
+                for index, (tool, args) in enumerate(tools)
+            ]
+            self.wfile.write(_chunk({"tool_calls": calls}))
             self.wfile.write(_chunk({}, finish="tool_calls"))
         else:
             words = plan.get("words") or [plan["text"]]

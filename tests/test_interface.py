@@ -338,11 +338,13 @@ def test_keyboard_shortcuts(desktop: Page):
     # "/" on a page without search goes to the sessions page, focused on its search.
     desktop.keyboard.press("/")
     expect(desktop).to_have_url(re.compile(r"/sessions/#search$"))
-    search = desktop.get_by_label("Search titles")
+    search = desktop.get_by_label("Search titles and archived transcripts")
     expect(search).to_be_focused()
     search.fill("no session has this title")
     search.press("Enter")
-    expect(desktop.locator(".session-list")).to_contain_text("No sessions match")
+    expect(desktop.locator(".session-list")).to_contain_text(
+        "No sessions match these filters"
+    )
 
     # On the sessions page "/" focuses its own search field, and inside a field
     # "/" is just text.
@@ -352,7 +354,7 @@ def test_keyboard_shortcuts(desktop: Page):
     search.press("End")
     search.press("/")
     expect(search).to_have_value("no session has this title/")
-    expect(desktop).to_have_url(re.compile(r"/sessions/\?search="))
+    expect(desktop).to_have_url(re.compile(r"/sessions/\?q="))
 
     desktop.locator("main h1").click()
     desktop.keyboard.press("g")

@@ -39,7 +39,7 @@ def test_user_message_with_attachment():
     assert view.kind == "user"
     assert "<strong>hi</strong>" in view.html
     assert view.attachments == ["a.txt"]
-    assert view.dom_id == "msg-msg_1"
+    assert view.dom_id == "msg_1"
 
 
 def test_assistant_parts():
@@ -140,3 +140,173 @@ def test_session_status():
     assert session_status("ses_1", {"ses_1": {"type": "running"}}, []) == STATUS_WORKING
     assert session_status("ses_1", {"ses_1": {}}, [{"id": "que_1"}]) == STATUS_WAITING
     assert session_status("ses_1", {}, []) == STATUS_IDLE
+
+
+SESSION = "ses_AAAAAAAAAAAAAAAAAAAAAAAAAA"
+MESSAGE = "msg_BBBBBBBBBBBBBBBBBBBBBBBBBB"
+
+
+def _tool_message(name: str, tool_input: dict, output: str = "", status="completed"):
+    return {
+        "id": MESSAGE,
+        "type": "assistant",
+        "time": {"created": 1},
+        "content": [
+            {
+                "type": "tool",
+                "id": "call_1",
+                "name": name,
+                "state": {
+                    "status": status,
+                    "input": tool_input,
+                    "content": [{"type": "text", "text": output}],
+                },
+            }
+        ],
+    }
+
+
+def test_edit_becomes_diff():
+    message = _tool_message(
+        "edit",
+        {
+            "filePath": "/w/a.py",
+            "oldString": "x = 1\ny = 2\n",
+            "newString": "x = 1\ny = 3\n",
+        },
+    )
+
+    [part] = message_view(message).parts
+
+    assert part.diff_title == "/w/a.py"
+    kinds = [(line.kind, line.text) for line in part.diff]
+    assert ("delete", "-y = 2") in kinds
+    assert ("add", "+y = 3") in kinds
+    assert ("context", " x = 1") in kinds
+    assert kinds[0][0] == "hunk"
+
+
+def test_write_and_patch_become_diffs():
+    write = message_view(
+        _tool_message("write", {"filePath": "/w/n.txt", "content": "a\nb"})
+    )
+    patch = message_view(
+        _tool_message(
+            "apply_patch",
+            {
+                "patchText": "*** Begin Patch\n*** Update File: f\n"
+                "@@\n-old\n+new\n*** End Patch"
+            },
+        )
+    )
+
+    assert [line.kind for line in write.parts[0].diff] == ["add", "add"]
+    patch_kinds = [line.kind for line in patch.parts[0].diff]
+    assert patch_kinds == ["file", "file", "hunk", "delete", "add", "file"]
+
+
+def test_todos_become_checklist():
+    message = _tool_message(
+        "todowrite",
+        {
+            "todos": [
+                {"content": "A", "status": "completed"},
+                {"content": "B", "status": "in_progress"},
+            ]
+        },
+    )
+
+    todos = message_view(message).parts[0].todos
+
+    assert [(todo.content, todo.done, todo.label) for todo in todos] == [
+        ("A", True, "completed"),
+        ("B", False, "in progress"),
+    ]
+
+
+def test_huge_output_is_cut():
+    output = "y" * 20_000_000
+
+    [part] = message_view(_tool_message("bash", {"command": "yes"}, output)).parts
+
+    assert len(part.tool_output) == 50_000
+    assert part.hidden_bytes == 20_000_000 - 50_000
+
+
+def test_binary_output_not_shown():
+    [part] = message_view(_tool_message("read", {}, "PNG\x00\x01\x02" * 100)).parts
+
+    assert part.binary is True
+    assert part.tool_output == ""
+    assert part.hidden_bytes == 600
+
+
+def test_huge_message_renders_small(settings):
+    from sessions.fragments import message_html
+
+    view = message_view(_tool_message("bash", {"command": "yes"}, "z" * 20_000_000))
+
+    html = message_html(SESSION, view)
+
+    assert len(html) < 100_000
+    assert "19.9 MB not shown" in html  # 20,000,000 bytes less the 50,000 shown
+    assert f"/sessions/{SESSION}/messages/{MESSAGE}/parts/0/" in html
+
+
+def test_tokens_and_cost():
+    message = {
+        "id": "msg_cost",
+        "type": "assistant",
+        "time": {"created": 1},
+        "content": [],
+        "cost": 0.0123,
+        "tokens": {
+            "input": 10,
+            "output": 5,
+            "reasoning": 0,
+            "cache": {"read": 2, "write": 1},
+        },
+    }
+
+    view = message_view(message)
+
+    assert view.cost == 0.0123
+    assert view.tokens == {"input": 10, "output": 5, "reasoning": 0, "cache": 3}
+
+
+def test_shell_and_switch_messages():
+    shell = message_view(
+        {
+            "id": "m1",
+            "type": "shell",
+            "time": {},
+            "command": "ls",
+            "output": "\x1b[1ma\x1b[0m",
+        }
+    )
+    agent = message_view(
+        {"id": "m2", "type": "agent-switched", "time": {}, "agent": "plan"}
+    )
+    model = message_view(
+        {
+            "id": "m3",
+            "type": "model-switched",
+            "time": {},
+            "model": {"id": "x", "providerID": "p"},
+        }
+    )
+    compaction = message_view(
+        {
+            "id": "m4",
+            "type": "compaction",
+            "time": {},
+            "summary": "**short**",
+            "reason": "auto",
+        }
+    )
+
+    assert shell.text == "ls"
+    assert shell.parts[0].tool_output == "a"
+    assert agent.agent == "plan"
+    assert model.model == "p/x"
+    assert "<strong>short</strong>" in compaction.html

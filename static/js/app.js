@@ -65,8 +65,13 @@
   }
 
   function describeMessage(article) {
-    var author = article.querySelector(".permalink");
-    return "New message from " + (author ? author.textContent.trim() : "the session");
+    if (article.classList.contains("message-assistant")) return "New reply from the agent";
+    var attribution = article.querySelector(".attribution");
+    if (article.classList.contains("message-user")) {
+      return "New prompt" + (attribution ? " " + attribution.textContent.trim() : "");
+    }
+    var label = article.querySelector(".permalink");
+    return "New message: " + (label ? label.textContent.trim() : "session event");
   }
 
   function describeQuestion(section) {
@@ -90,6 +95,9 @@
     var jump = document.getElementById("new-messages");
     if (!pane || !transcript || !jump) return;
     var following = true;
+    // Older messages loaded on request go above the reader's place: they are
+    // neither new nor a reason to move.
+    var loadingEarlier = false;
     var seenMessages = idsOf(transcript, "article.message");
     var seenQuestions = questions ? idsOf(questions, "section.question:not(.done)") : new Set();
 
@@ -114,7 +122,18 @@
       pane.focus();
     });
 
+    document.addEventListener("htmx:beforeSwap", function (event) {
+      if (event.detail.target && event.detail.target.id === "earlier-messages") {
+        loadingEarlier = true;
+      }
+    });
+    document.addEventListener("htmx:afterSettle", function () { loadingEarlier = false; });
+
     new MutationObserver(function () {
+      if (loadingEarlier) {
+        idsOf(transcript, "article.message").forEach(function (id) { seenMessages.add(id); });
+        return;
+      }
       if (following) scrollToEnd();
       else jump.hidden = false;
       announceNewItems(transcript, "article.message", seenMessages, describeMessage, false);

@@ -161,7 +161,7 @@
   }
 
   function focusSearch() {
-    var field = document.querySelector("[data-search]");
+    var field = document.querySelector("[data-search-field]");
     if (field) {
       field.focus();
       field.select();
@@ -213,7 +213,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     syncToggle();
     if (window.location.hash === "#search") {
-      var field = document.querySelector("[data-search]");
+      var field = document.querySelector("[data-search-field]");
       if (field) field.focus();
     }
   });
