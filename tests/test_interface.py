@@ -98,6 +98,18 @@ def axe_violations(page: Page) -> list[dict]:
     ]
 
 
+# Boxes that clip or scroll sideways, other than code, diffs, deliberate ellipses
+# and text for screen readers only: content wider than such a box is cut off or
+# needs a sideways scroll.
+CLIPPED_BOXES = """() => [...document.querySelectorAll("body *")].filter(element => {
+  const style = getComputedStyle(element);
+  if (style.overflowX === "visible" || style.textOverflow === "ellipsis") return false;
+  if (style.clipPath !== "none") return false;  // hidden for screen readers only
+  if (element.closest("pre, .diff, .highlight, textarea, dialog")) return false;
+  return element.scrollWidth > element.clientWidth + 1;
+}).map(element => element.tagName + "." + element.className)"""
+
+
 def horizontal_overflow(page: Page) -> int:
     return page.evaluate(
         "() => document.documentElement.scrollWidth"
@@ -252,6 +264,7 @@ def test_no_horizontal_scroll(browser, live_app, question_session, viewport):  #
         page.goto(path)
         expect(page.locator("main h1")).to_be_visible()
         assert horizontal_overflow(page) == 0, path
+        assert page.evaluate(CLIPPED_BOXES) == [], path
     page.context.close()
 
 
