@@ -20,7 +20,8 @@ def update_preferences(request: HttpRequest) -> HttpResponse:
         )
         return HttpResponseBadRequest(errors, content_type="text/plain")
 
-    preference = Preference.for_user(request.user)
+    # get_or_create, unlike a plain save, survives two first saves at once.
+    preference, _ = Preference.objects.get_or_create(user=request.user)
     if form.cleaned_data["theme"]:
         preference.theme = form.cleaned_data["theme"]
     if form.cleaned_data["sidebar"]:

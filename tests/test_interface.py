@@ -99,7 +99,7 @@ def axe_violations(page: Page) -> list[dict]:
 
 
 # Boxes that clip or scroll sideways, other than code, diffs, deliberate ellipses
-# and text for screen readers only: content wider than such a box is cut off or
+# and text for screen readers only. Content wider than such a box is cut off or
 # needs a sideways scroll.
 CLIPPED_BOXES = """() => [...document.querySelectorAll("body *")].filter(element => {
   const style = getComputedStyle(element);
@@ -217,7 +217,7 @@ def test_drawer_on_narrow_screen(phone: Page, question_session: str):
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(sidebar.get_by_role("button", name="Close menu")).to_be_focused()
     expect(sidebar.locator("[aria-current=page]")).to_have_count(1)
-    # The drawer slides in: photograph it once it has arrived.
+    # The drawer slides in, so photograph it once it has arrived.
     phone.wait_for_function(
         "() => getComputedStyle(document.getElementById('sidebar')).transform"
         " === 'none'"

@@ -145,7 +145,7 @@
       }).observe(questions, { childList: true, subtree: true });
     }
 
-    // The dock grows when a question arrives, which shrinks the pane: stay at the end.
+    // A question arriving grows the dock and shrinks the pane, so stay at the end.
     new ResizeObserver(function () {
       if (following) pane.scrollTop = pane.scrollHeight;
     }).observe(pane);
