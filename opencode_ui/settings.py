@@ -138,6 +138,8 @@ OPENCODE_TIMEOUT = env.get_float("OPENCODE_TIMEOUT", 10.0)
 # longest pause the backoff reaches while it is idle.
 OPENCODE_POLL_ACTIVE = env.get_float("OPENCODE_POLL_ACTIVE", 0.5)
 OPENCODE_POLL_IDLE_MAX = env.get_float("OPENCODE_POLL_IDLE_MAX", 10.0)
+# Seconds a working session may show no new output before the page calls it stuck.
+OPENCODE_STUCK_AFTER = env.get_float("OPENCODE_STUCK_AFTER", 120.0)
 
 LOGGING = {
     "version": 1,

@@ -45,4 +45,4 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["html"])
 
     async def session_nudge(self, event: dict) -> None:
-        registry.nudge(self.session_id)
+        registry.nudge(self.session_id, stopping=bool(event.get("stopping")))

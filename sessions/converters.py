@@ -1,6 +1,12 @@
 """URL converters that accept only well-formed OpenCode ids, so odd paths 404 early."""
 
-from sessions.opencode import MESSAGE_ID, QUESTION_ID, SESSION_ID
+from sessions.opencode import (
+    ID_BODY,
+    MESSAGE_ID,
+    PERMISSION_ID,
+    QUESTION_ID,
+    SESSION_ID,
+)
 
 
 class SessionIdConverter:
@@ -19,3 +25,13 @@ class QuestionIdConverter(SessionIdConverter):
 
 class MessageIdConverter(SessionIdConverter):
     regex = MESSAGE_ID.pattern
+
+
+class PermissionIdConverter(SessionIdConverter):
+    regex = PERMISSION_ID.pattern
+
+
+class RequestIdConverter(SessionIdConverter):
+    """A question or a permission request id."""
+
+    regex = rf"(?:que|per)_{ID_BODY}"

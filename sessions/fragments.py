@@ -7,12 +7,13 @@ WebSocket extension can place it: `msg-<id>`, `question-<id>`, `session-status`,
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from sessions.forms import QuestionReplyForm
-from sessions.transcript import MessageView, QuestionView
+from sessions.transcript import MessageView, PermissionView, QuestionView
 
 
 def message_html(session_id: str, message: MessageView, oob: str = "") -> str:
@@ -32,18 +33,55 @@ def earlier_messages_html(session_id: str, before: str, hidden_count: int) -> st
     )
 
 
-def question_html(question: QuestionView, oob: str = "") -> str:
+def question_html(question: QuestionView, oob: str = "", claimed_by: str = "") -> str:
     return render_to_string(
         "sessions/partials/question.html",
-        {"question": question, "form": QuestionReplyForm(question), "oob": oob},
+        {
+            "question": question,
+            "form": QuestionReplyForm(question),
+            "oob": oob,
+            "claimed_by": claimed_by,
+        },
     )
 
 
-def status_html(session_id: str, status: str) -> str:
+def permission_html(
+    permission: PermissionView, oob: str = "", claimed_by: str = ""
+) -> str:
+    return render_to_string(
+        "sessions/partials/permission.html",
+        {"permission": permission, "oob": oob, "claimed_by": claimed_by},
+    )
+
+
+def request_card_html(
+    view: QuestionView | PermissionView, oob: str = "", claimed_by: str = ""
+) -> str:
+    """Render the card for a pending question or permission request."""
+    if isinstance(view, PermissionView):
+        return permission_html(view, oob, claimed_by)
+    return question_html(view, oob, claimed_by)
+
+
+def status_html(
+    session_id: str, status: str, stopping: bool = False, stuck: bool = False
+) -> str:
     return render_to_string(
         "sessions/partials/status.html",
-        {"session_id": session_id, "status": status, "oob": "outerHTML"},
+        {
+            "session_id": session_id,
+            "status": status,
+            "stopping": stopping,
+            "stuck_after": _duration(settings.OPENCODE_STUCK_AFTER) if stuck else "",
+            "oob": "outerHTML",
+        },
     )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
 
 
 def banner_html(error_headline: str = "", error_detail: str = "") -> str:

@@ -13,6 +13,7 @@ class Action(models.Model):
         ANSWER = "answer", "answered a question"
         REJECT = "reject", "dismissed a question"
         INTERRUPT = "interrupt", "interrupted the run"
+        PERMISSION = "permission", "decided a permission request"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -20,8 +21,13 @@ class Action(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     session_id = models.CharField(max_length=80, db_index=True)
     workspace = models.CharField(max_length=1024, blank=True)
-    # The upstream id this action refers to, such as a question request id.
+    # The upstream id this action refers to: the prompt's message id, or a question
+    # or permission request id.
     target_id = models.CharField(max_length=80, blank=True)
+    # The tool call a question or permission belongs to.
+    call_id = models.CharField(max_length=200, blank=True)
+    # The permission reply chosen: once, always or reject.
+    reply = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -56,3 +62,35 @@ class SessionArchive(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} {self.title}"
+
+
+class Resolution(models.Model):
+    """The one reply this dashboard sent to a question or permission request.
+
+    The unique request id makes a second teammate's reply fail here, before
+    anything reaches OpenCode.
+    """
+
+    request_id = models.CharField(max_length=80, unique=True)
+    session_id = models.CharField(max_length=80)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.request_id} by {self.user}"
+
+
+class Claim(models.Model):
+    """A teammate saying "I am on it" for a pending question or permission request."""
+
+    request_id = models.CharField(max_length=80, unique=True)
+    session_id = models.CharField(max_length=80)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.request_id} claimed by {self.user}"

@@ -220,6 +220,30 @@ class _Routes:
             Call("POST", f"/api/session/{session_id}/question/{question_id}/reject")
         )
 
+    def list_permissions(self, session_id: str) -> Any:
+        return self._send(Call("GET", f"/api/session/{session_id}/permission"))
+
+    def reply_permission(self, session_id: str, permission_id: str, reply: str) -> Any:
+        return self._send(
+            Call(
+                "POST",
+                f"/api/session/{session_id}/permission/{permission_id}/reply",
+                body={"reply": reply},
+            )
+        )
+
+    def pending_questions_at(self, directory: str) -> Any:
+        """List the pending questions of every session in one location."""
+        return self._send(
+            Call("GET", "/api/question/request", _location_params(directory))
+        )
+
+    def pending_permissions_at(self, directory: str) -> Any:
+        """List the pending permission requests of every session in one location."""
+        return self._send(
+            Call("GET", "/api/permission/request", _location_params(directory))
+        )
+
     def interrupt(self, session_id: str) -> Any:
         return self._send(Call("POST", f"/api/session/{session_id}/interrupt"))
 

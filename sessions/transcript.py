@@ -83,6 +83,9 @@ class PartView:
     diff_title: str = ""
     diff: list[DiffLine] = field(default_factory=list)
     todos: list[TodoItem] = field(default_factory=list)
+    call_id: str = ""
+    # Who answered, dismissed or decided on this tool call through the dashboard.
+    attributions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +103,8 @@ class MessageView:
     error: str = ""
     cost: float = 0.0
     tokens: dict[str, int] = field(default_factory=dict)
+    # Who sent this prompt or interrupted this reply through the dashboard.
+    attributions: list[str] = field(default_factory=list)
 
     @property
     def dom_id(self) -> str:
@@ -128,6 +133,7 @@ class QuestionView:
     id: str
     session_id: str
     items: list[QuestionItemView]
+    call_id: str = ""  # the `question` tool call that asked it
 
     @property
     def dom_id(self) -> str:
@@ -238,6 +244,7 @@ def _tool_part(index: int, part: dict[str, Any]) -> PartView:
     view = PartView(
         kind="tool",
         index=index,
+        call_id=str(part.get("id") or ""),
         tool_name=name,
         tool_status=str(state.get("status") or "pending"),
         tool_error=_tool_error(state),
@@ -317,7 +324,20 @@ def _model_label(model: Any) -> str:
     return ""
 
 
-def message_view(message: dict[str, Any]) -> MessageView:
+def message_view(
+    message: dict[str, Any], attributions: dict[str, list[str]] | None = None
+) -> MessageView:
+    """Build a message's view; ATTRIBUTIONS maps message and call ids to labels."""
+    view = _message_view(message)
+    if attributions:
+        view.attributions = attributions.get(view.id, [])
+        for part in view.parts:
+            if part.call_id:
+                part.attributions = attributions.get(part.call_id, [])
+    return view
+
+
+def _message_view(message: dict[str, Any]) -> MessageView:
     times = message.get("time") or {}
     view = MessageView(
         id=str(message.get("id") or ""),
@@ -419,13 +439,45 @@ def question_views(
                 id=str(request.get("id") or ""),
                 session_id=str(request.get("sessionID") or ""),
                 items=items,
+                call_id=call_id,
             )
         )
     return views
 
 
-def session_status(session_id: str, active: dict[str, Any], questions: list) -> str:
-    if questions:
+@dataclass
+class PermissionView:
+    id: str
+    session_id: str
+    action: str
+    resources: list[str]
+    call_id: str = ""
+
+    @property
+    def dom_id(self) -> str:
+        return f"permission-{self.id}"
+
+
+def permission_views(requests: list[dict[str, Any]]) -> list[PermissionView]:
+    views = []
+    for request in requests:
+        source = request.get("source") or {}
+        views.append(
+            PermissionView(
+                id=str(request.get("id") or ""),
+                session_id=str(request.get("sessionID") or ""),
+                action=str(request.get("action") or "act"),
+                resources=[str(item) for item in request.get("resources") or []],
+                call_id=str(source.get("callID") or ""),
+            )
+        )
+    return views
+
+
+def session_status(
+    session_id: str, active: dict[str, Any], questions: list, permissions: list = ()
+) -> str:
+    if questions or permissions:
         return STATUS_WAITING
     if session_id in (active or {}):
         return STATUS_WORKING

@@ -1,10 +1,12 @@
 from django.urls import path, register_converter
 
-from sessions import converters, review_views, views
+from sessions import converters, review_views, team_views, views
 
 register_converter(converters.SessionIdConverter, "session_id")
 register_converter(converters.QuestionIdConverter, "question_id")
 register_converter(converters.MessageIdConverter, "message_id")
+register_converter(converters.PermissionIdConverter, "permission_id")
+register_converter(converters.RequestIdConverter, "request_id")
 
 app_name = "sessions"
 
@@ -13,6 +15,26 @@ urlpatterns = [
     path("sessions/", review_views.session_list, name="list"),
     path("highlight.css", review_views.highlight_css, name="highlight-css"),
     path("sessions/new/", views.new_session, name="new"),
+    path("inbox/", team_views.inbox, name="inbox"),
+    path("inbox/badge/", team_views.inbox_badge, name="inbox-badge"),
+    path("audit/", team_views.audit, name="audit"),
+    path("audit/export.csv", team_views.audit_csv, name="audit-csv"),
+    path(
+        "sessions/<session_id:session_id>/interrupt/",
+        team_views.interrupt,
+        name="interrupt",
+    ),
+    path(
+        "sessions/<session_id:session_id>/permissions/<permission_id:permission_id>"
+        "/reply/",
+        team_views.reply_permission,
+        name="permission-reply",
+    ),
+    path(
+        "sessions/<session_id:session_id>/claim/<request_id:request_id>/",
+        team_views.claim,
+        name="claim",
+    ),
     path("sessions/<session_id:session_id>/", views.session_detail, name="detail"),
     path("sessions/<session_id:session_id>/prompt/", views.send_prompt, name="prompt"),
     path(

@@ -4,6 +4,7 @@ pushes the resulting changes to every viewer, so views never push themselves."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -12,19 +13,30 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from sessions.archive import load_archive, store_archive
 from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
 from sessions.fragments import earlier_messages_html
 from sessions.history import Cursor, build_history_page
-from sessions.models import Action, SessionArchive
+from sessions.models import Action, Resolution, SessionArchive
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
+from sessions.teamwork import (
+    AlreadyResolved,
+    attribution_labels,
+    claims_for,
+    release_reply,
+    reserve_reply,
+)
 from sessions.transcript import (
     STATUS_IDLE,
     TRANSCRIPT_WINDOW,
+    QuestionView,
     SessionSummary,
     message_view,
+    permission_views,
     question_views,
     session_status,
     session_summary,
@@ -40,17 +52,37 @@ UNPROCESSABLE = 422
 BAD_GATEWAY = 502
 
 RECENT_SESSIONS = 10
+# Seconds after an interrupt during which a still-working session reads "stopping".
+STOPPING_WINDOW = 60
 
 
-def _nudge_watcher(session_id: str) -> None:
+def nudge_watcher(session_id: str, stopping: bool = False) -> None:
     """Ask the session's poller, in whichever process runs it, to poll now."""
     async_to_sync(get_channel_layer().group_send)(
-        group_name(session_id), {"type": "session.nudge"}
+        group_name(session_id), {"type": "session.nudge", "stopping": stopping}
     )
 
 
-def _record(request: HttpRequest, kind: str, session_id: str, **fields: Any) -> None:
+def record_action(
+    request: HttpRequest, kind: str, session_id: str, **fields: Any
+) -> None:
+    if "workspace" not in fields:
+        fields["workspace"] = _workspace_of(session_id)
     Action.objects.create(user=request.user, kind=kind, session_id=session_id, **fields)
+
+
+def _workspace_of(session_id: str) -> str:
+    """Find a session's directory from our records, or else from OpenCode."""
+    start = Action.objects.filter(session_id=session_id).exclude(workspace="").first()
+    if start is not None:
+        return start.workspace
+    archive = load_archive(session_id)
+    if archive is not None:
+        return archive.directory
+    try:
+        return session_summary(get_client().get_session(session_id)).directory
+    except OpenCodeError:
+        return ""
 
 
 def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
@@ -101,13 +133,19 @@ def new_session(request: HttpRequest) -> HttpResponse:
     try:
         session = client.create_session(directory)
         session_id = session["id"]
-        _record(request, Action.Kind.START, session_id, workspace=directory)
-        client.send_prompt(session_id, form.cleaned_data["prompt"])
+        record_action(request, Action.Kind.START, session_id, workspace=directory)
+        admitted = client.send_prompt(session_id, form.cleaned_data["prompt"])
     except OpenCodeError as error:
         form.add_error(None, f"{error.headline}: {error}")
         return _render_dashboard(request, form, status=BAD_GATEWAY)
 
-    _record(request, Action.Kind.PROMPT, session_id, workspace=directory)
+    record_action(
+        request,
+        Action.Kind.PROMPT,
+        session_id,
+        workspace=directory,
+        target_id=str((admitted or {}).get("id") or ""),
+    )
     return redirect("sessions:detail", session_id=session_id)
 
 
@@ -117,8 +155,10 @@ def _transcript_context(
     """Views of the newest messages (or all), and the control for earlier ones."""
     shown = raw_messages if show_all else raw_messages[-TRANSCRIPT_WINDOW:]
     hidden_count = len(raw_messages) - len(shown)
+    labels = attribution_labels(session_id)
     return {
-        "transcript_messages": [message_view(item) for item in shown],
+        "session_attributions": labels.get("session", []),
+        "transcript_messages": [message_view(item, labels) for item in shown],
         "earlier_messages": earlier_messages_html(
             session_id, shown[0]["id"] if shown else "", hidden_count
         ),
@@ -131,16 +171,33 @@ def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
     session = client.get_session(session_id)
     raw_messages = client.all_messages(session_id)
     raw_questions = client.list_questions(session_id)
-    status = session_status(session_id, client.active_sessions(), raw_questions)
+    raw_permissions = client.list_permissions(session_id)
+    status = session_status(
+        session_id, client.active_sessions(), raw_questions, raw_permissions
+    )
     if status == STATUS_IDLE:
         store_archive(session, raw_messages)
     questions = question_views(raw_questions, raw_messages)
+    permissions = permission_views(raw_permissions)
+    claims = claims_for([item.id for item in [*questions, *permissions]])
+    question_forms = [QuestionReplyForm(question) for question in questions]
+    for form in question_forms:
+        form.claimed_by = claims.get(form.question.id, "")
     return {
         "session": session_summary(session),
         **_transcript_context(session_id, raw_messages, show_all),
-        "question_forms": [QuestionReplyForm(question) for question in questions],
+        "question_forms": question_forms,
+        "permission_cards": [(item, claims.get(item.id, "")) for item in permissions],
         "status": status,
+        "stopping": status != STATUS_IDLE and _recently_interrupted(session_id),
     }
+
+
+def _recently_interrupted(session_id: str) -> bool:
+    since = timezone.now() - timedelta(seconds=STOPPING_WINDOW)
+    return Action.objects.filter(
+        session_id=session_id, kind=Action.Kind.INTERRUPT, created_at__gte=since
+    ).exists()
 
 
 def _archived_context(
@@ -213,21 +270,26 @@ def send_prompt(request: HttpRequest, session_id: str) -> HttpResponse:
     if not form.is_valid():
         return _composer_response(request, session_id, form, UNPROCESSABLE)
     try:
-        get_client().send_prompt(session_id, form.cleaned_data["prompt"])
+        admitted = get_client().send_prompt(session_id, form.cleaned_data["prompt"])
     except OpenCodeNotFound:
         raise Http404("No OpenCode session has this id") from None
     except OpenCodeError as error:
         form.add_error(None, f"{error.headline}: {error}")
         return _composer_response(request, session_id, form, BAD_GATEWAY)
 
-    _record(request, Action.Kind.PROMPT, session_id)
-    _nudge_watcher(session_id)
+    record_action(
+        request,
+        Action.Kind.PROMPT,
+        session_id,
+        target_id=str((admitted or {}).get("id") or ""),
+    )
+    nudge_watcher(session_id)
     if request.htmx:
         return _composer_response(request, session_id, PromptForm(), 200)
     return redirect("sessions:detail", session_id=session_id)
 
 
-def _pending_question(session_id: str, question_id: str):
+def _pending_question(session_id: str, question_id: str) -> QuestionView | None:
     """Return the pending question's view, or None when it is no longer pending."""
     client = get_client()
     try:
@@ -242,26 +304,37 @@ def _pending_question(session_id: str, question_id: str):
     return question_views(matching, raw_messages or [])[0]
 
 
-def _question_gone(
-    request: HttpRequest, session_id: str, question_id: str
-) -> HttpResponse:
-    notice = "This question was already answered or dismissed."
-    if request.htmx:
-        context = {"question_id": question_id, "notice": notice}
-        return render(request, "sessions/partials/question_done.html", context)
-    messages.info(request, notice)
-    return redirect("sessions:detail", session_id=session_id)
+def back_url(request: HttpRequest, session_id: str) -> str:
+    """Where a plain form post returns: its safe `next` field, else the session."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("sessions:detail", args=[session_id])
 
 
-def _question_done(
-    request: HttpRequest, session_id: str, question_id: str, notice: str
+def request_done(
+    request: HttpRequest,
+    session_id: str,
+    request_id: str,
+    notice: str,
+    level=messages.SUCCESS,
 ) -> HttpResponse:
-    _nudge_watcher(session_id)
+    """Replace a question or permission card with NOTICE, or go back with it."""
     if request.htmx:
-        context = {"question_id": question_id, "notice": notice}
-        return render(request, "sessions/partials/question_done.html", context)
-    messages.success(request, notice)
-    return redirect("sessions:detail", session_id=session_id)
+        context = {"request_id": request_id, "notice": notice}
+        return render(request, "sessions/partials/request_done.html", context)
+    messages.add_message(request, level, notice)
+    return redirect(back_url(request, session_id))
+
+
+def already_resolved_notice(request_id: str) -> str:
+    resolution = Resolution.objects.filter(request_id=request_id).select_related("user")
+    found = resolution.first()
+    if found is not None and found.user is not None:
+        return f"This was already answered by {found.user.get_username()}."
+    return "This was already answered or dismissed."
 
 
 def _question_form_response(
@@ -275,48 +348,85 @@ def _question_form_response(
     return _render_session(request, session_id, status=status, replacing=form)
 
 
+def _find_question_or_done(
+    request: HttpRequest, session_id: str, question_id: str
+) -> QuestionView | HttpResponse:
+    try:
+        question = _pending_question(session_id, question_id)
+    except OpenCodeError as error:
+        notice = f"{error.headline}: {error}. Nothing was sent; try again."
+        return request_done(request, session_id, question_id, notice, messages.ERROR)
+    if question is None:
+        notice = already_resolved_notice(question_id)
+        return request_done(request, session_id, question_id, notice, messages.INFO)
+    return question
+
+
 @require_POST
 def reply_question(
     request: HttpRequest, session_id: str, question_id: str
 ) -> HttpResponse:
-    try:
-        question = _pending_question(session_id, question_id)
-    except OpenCodeError as error:
-        messages.error(request, f"{error.headline}: {error}")
-        return redirect("sessions:detail", session_id=session_id)
-    if question is None:
-        return _question_gone(request, session_id, question_id)
-
+    question = _find_question_or_done(request, session_id, question_id)
+    if isinstance(question, HttpResponse):
+        return question
     form = QuestionReplyForm(question, request.POST)
     if not form.is_valid():
         return _question_form_response(request, session_id, form, UNPROCESSABLE)
+
+    try:
+        reservation = reserve_reply(question_id, session_id, request.user)
+    except AlreadyResolved as error:
+        return request_done(request, session_id, question_id, str(error), messages.INFO)
     try:
         get_client().reply_question(session_id, question_id, form.answers)
     except OpenCodeNotFound:
-        return _question_gone(request, session_id, question_id)
+        release_reply(reservation)
+        notice = "This question was already answered or dismissed."
+        return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
+        release_reply(reservation)
         form.add_error(None, f"{error.headline}: {error}")
         return _question_form_response(request, session_id, form, BAD_GATEWAY)
 
-    _record(request, Action.Kind.ANSWER, session_id, target_id=question_id)
-    return _question_done(request, session_id, question_id, "Answer sent.")
+    record_action(
+        request,
+        Action.Kind.ANSWER,
+        session_id,
+        target_id=question_id,
+        call_id=question.call_id,
+    )
+    nudge_watcher(session_id)
+    return request_done(request, session_id, question_id, "Answer sent.")
 
 
 @require_POST
 def reject_question(
     request: HttpRequest, session_id: str, question_id: str
 ) -> HttpResponse:
+    question = _find_question_or_done(request, session_id, question_id)
+    if isinstance(question, HttpResponse):
+        return question
+    try:
+        reservation = reserve_reply(question_id, session_id, request.user)
+    except AlreadyResolved as error:
+        return request_done(request, session_id, question_id, str(error), messages.INFO)
     try:
         get_client().reject_question(session_id, question_id)
     except OpenCodeNotFound:
-        return _question_gone(request, session_id, question_id)
+        release_reply(reservation)
+        notice = "This question was already answered or dismissed."
+        return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
-        messages.error(request, f"{error.headline}: {error}")
-        if request.htmx:
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = reverse("sessions:detail", args=[session_id])
-            return response
-        return redirect("sessions:detail", session_id=session_id)
+        release_reply(reservation)
+        notice = f"{error.headline}: {error}. The question is still open."
+        return request_done(request, session_id, question_id, notice, messages.ERROR)
 
-    _record(request, Action.Kind.REJECT, session_id, target_id=question_id)
-    return _question_done(request, session_id, question_id, "Question dismissed.")
+    record_action(
+        request,
+        Action.Kind.REJECT,
+        session_id,
+        target_id=question_id,
+        call_id=question.call_id,
+    )
+    nudge_watcher(session_id)
+    return request_done(request, session_id, question_id, "Question dismissed.")

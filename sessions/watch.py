@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +32,14 @@ from sessions.opencode import (
     OpenCodeNotFound,
     new_async_client,
 )
+from sessions.teamwork import attribution_labels, claims_for
 from sessions.transcript import (
     STATUS_IDLE,
     STATUS_WAITING,
     STATUS_WORKING,
     TRANSCRIPT_WINDOW,
     message_view,
+    permission_views,
     question_views,
     session_status,
 )
@@ -86,6 +89,9 @@ class SessionWatcher:
         self._message_html: dict[str, tuple[str, str]] = {}
         self._question_html: dict[str, tuple[str, str]] = {}
         self._status = ""
+        self._status_html = ""
+        self._stopping = False
+        self._last_progress = time.monotonic()
         self._error: OpenCodeError | None = None
 
     # Lifecycle
@@ -100,8 +106,14 @@ class SessionWatcher:
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
 
-    def nudge(self) -> None:
-        """Poll now instead of at the next tick, after a view changed the session."""
+    def nudge(self, stopping: bool = False) -> None:
+        """Poll now instead of at the next tick, after a view changed the session.
+
+        STOPPING says a teammate interrupted the run: the status reads "stopping"
+        until OpenCode reports the session idle.
+        """
+        if stopping:
+            self._stopping = True
         self._wake.set()
 
     async def add_viewer(self, channel_name: str) -> None:
@@ -161,17 +173,25 @@ class SessionWatcher:
 
     async def _poll(self, client: AsyncOpenCodeClient) -> str:
         self.polls += 1
-        active, questions, messages = await asyncio.gather(
+        active, questions, permissions, messages = await asyncio.gather(
             client.active_sessions(),
             client.list_questions(self.session_id),
+            client.list_permissions(self.session_id),
             self._fetch_messages(client),
         )
         self._messages = messages
-        status = session_status(self.session_id, active, questions)
-        if status == STATUS_IDLE and self._status != STATUS_IDLE:
-            await self._archive(client)
-        await self._publish(status, questions)
+        request_ids = [item["id"] for item in [*questions, *permissions]]
+        labels, claims = await sync_to_async(self._team_state)(request_ids)
+        status = session_status(self.session_id, active, questions, permissions)
+        if status == STATUS_IDLE:
+            self._stopping = False
+            if self._status != STATUS_IDLE:
+                await self._archive(client)
+        await self._publish(status, questions, permissions, labels, claims)
         return status
+
+    def _team_state(self, request_ids: list[str]) -> tuple[dict, dict]:
+        return attribution_labels(self.session_id), claims_for(request_ids)
 
     async def _archive(self, client: AsyncOpenCodeClient) -> None:
         """Keep a local copy of the session each time it goes idle."""
@@ -201,16 +221,28 @@ class SessionWatcher:
 
     # Publishing
 
-    async def _publish(self, status: str, questions: list[dict[str, Any]]) -> None:
+    async def _publish(
+        self,
+        status: str,
+        questions: list[dict[str, Any]],
+        permissions: list[dict[str, Any]],
+        labels: dict[str, list[str]],
+        claims: dict[str, str],
+    ) -> None:
         pieces: list[str] = []
         if self._error is not None:
             self._error = None
             pieces.append(fragments.banner_html())
-        pieces.extend(self._message_changes())
-        pieces.extend(self._question_changes(questions))
-        if status != self._status:
-            self._status = status
-            pieces.append(fragments.status_html(self.session_id, status))
+        message_pieces = self._message_changes(labels)
+        if message_pieces:
+            self._last_progress = time.monotonic()
+        pieces.extend(message_pieces)
+        pieces.extend(self._request_changes(questions, permissions, claims))
+        self._status = status
+        status_html = self._render_status()
+        if status_html != self._status_html:
+            self._status_html = status_html
+            pieces.append(status_html)
 
         if not self.ready:
             self.ready = True
@@ -218,15 +250,29 @@ class SessionWatcher:
         elif pieces:
             await self._send_group("".join(pieces))
 
-    def _message_changes(self) -> list[str]:
+    def _render_status(self) -> str:
+        stuck_after = settings.OPENCODE_STUCK_AFTER
+        quiet = time.monotonic() - self._last_progress
+        return fragments.status_html(
+            self.session_id,
+            self._status,
+            stopping=self._stopping and self._status != STATUS_IDLE,
+            stuck=self._status == STATUS_WORKING and quiet >= stuck_after,
+        )
+
+    def _message_changes(self, labels: dict[str, list[str]]) -> list[str]:
         pieces = []
         appended = []
         for message_id, raw in self._messages.items():
-            digest = _digest(raw)
+            call_ids = [str(part.get("id")) for part in raw.get("content") or []]
+            own_labels = {
+                key: labels[key] for key in [message_id, *call_ids] if key in labels
+            }
+            digest = _digest([raw, own_labels])
             known = self._message_html.get(message_id)
             if known and known[0] == digest:
                 continue
-            view = message_view(raw)
+            view = message_view(raw, own_labels)
             html = fragments.message_html(self.session_id, view)
             self._message_html[message_id] = (digest, html)
             if known and known[1] == html:
@@ -241,8 +287,17 @@ class SessionWatcher:
             pieces.append(fragments.append_html("transcript", "".join(appended)))
         return pieces
 
-    def _question_changes(self, questions: list[dict[str, Any]]) -> list[str]:
-        views = question_views(questions, list(self._messages.values()))
+    def _request_changes(
+        self,
+        questions: list[dict[str, Any]],
+        permissions: list[dict[str, Any]],
+        claims: dict[str, str],
+    ) -> list[str]:
+        """Add, replace and remove question and permission cards as they change."""
+        views = [
+            *question_views(questions, list(self._messages.values())),
+            *permission_views(permissions),
+        ]
         current = {view.dom_id: view for view in views}
         pieces = []
         for dom_id in list(self._question_html):
@@ -251,14 +306,19 @@ class SessionWatcher:
                 pieces.append(fragments.delete_html(dom_id))
         appended = []
         for dom_id, view in current.items():
-            digest = _digest(dataclasses.asdict(view))
+            claimed_by = claims.get(view.id, "")
+            digest = _digest([dataclasses.asdict(view), claimed_by])
             known = self._question_html.get(dom_id)
             if known and known[0] == digest:
                 continue
-            html = fragments.question_html(view)
+            html = fragments.request_card_html(view, claimed_by=claimed_by)
             self._question_html[dom_id] = (digest, html)
             if known:
-                pieces.append(fragments.question_html(view, oob="outerHTML"))
+                pieces.append(
+                    fragments.request_card_html(
+                        view, claimed_by=claimed_by, oob="outerHTML"
+                    )
+                )
             else:
                 appended.append(html)
         if appended:
@@ -282,7 +342,7 @@ class SessionWatcher:
                 self._error.headline if self._error else "",
                 str(self._error) if self._error else "",
             ),
-            fragments.status_html(self.session_id, self._status),
+            self._status_html or self._render_status(),
             fragments.replace_children_html(
                 "transcript", self._transcript_window_html()
             ),
@@ -331,10 +391,10 @@ class WatcherRegistry:
             del self.watchers[session_id]
             await watcher.stop()
 
-    def nudge(self, session_id: str) -> None:
+    def nudge(self, session_id: str, stopping: bool = False) -> None:
         watcher = self.watchers.get(session_id)
         if watcher is not None:
-            watcher.nudge()
+            watcher.nudge(stopping)
 
 
 registry = WatcherRegistry()

@@ -128,7 +128,7 @@ def owner_client(client, owner):
 
 
 def wait_for(
-    condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.2
+    condition: Callable[[], object], timeout: float = 30.0, interval: float = 0.2
 ):
     """Poll CONDITION until it returns something truthy; fail after TIMEOUT seconds."""
     deadline = time.monotonic() + timeout

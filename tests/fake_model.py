@@ -120,7 +120,7 @@ def plan_reply(request: dict[str, Any]) -> dict[str, Any]:
         return {"tool": "question", "args": MULTI_QUESTION}
     if name == "write":
         path = f"{_working_directory(messages)}/{directive.group(2) or 'notes.txt'}"
-        return {"tool": "write", "args": {"filePath": path, "content": "scripted\n"}}
+        return {"tool": "write", "args": {"path": path, "content": "scripted\n"}}
     if name == "bash":
         command = directive.group(2) or "echo hello"
         return {"tool": "bash", "args": {"command": command, "description": "Run it"}}

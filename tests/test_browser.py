@@ -92,7 +92,11 @@ def live_app(opencode_server, tmp_path_factory):
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         log.close()
 
 
@@ -136,7 +140,7 @@ def test_start_watch_and_answer(page: Page):
     # A marker on window survives only if the page is never reloaded.
     page.evaluate("window.notReloaded = true")
     expect(page.locator("#transcript")).to_contain_text("word29", timeout=30_000)
-    expect(page.locator("#session-status")).to_have_text("Idle")
+    expect(page.locator("#session-status .status")).to_have_text("Idle")
     assert page.evaluate("window.notReloaded") is True
 
     composer = page.get_by_label("Message the agent")
@@ -145,7 +149,9 @@ def test_start_watch_and_answer(page: Page):
     question = page.locator("section.question").first
     expect(question).to_contain_text("Which colour should the button be?")
     expect(composer).to_have_value("")
-    expect(page.locator("#session-status")).to_have_text("Waiting for an answer")
+    expect(page.locator("#session-status .status")).to_have_text(
+        "Waiting for an answer"
+    )
 
     question.get_by_label("Blue").check()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -159,3 +165,32 @@ def test_start_watch_and_answer(page: Page):
     expect(page.locator("#questions section.question")).to_have_count(0)
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=str(ARTIFACTS / "session-answered.png"), full_page=True)
+
+
+def test_answer_from_inbox(page: Page):
+    log_in(page)
+    page.get_by_label("Prompt").fill("Checks please [[ask-multi]]")
+    page.get_by_role("button", name="Start session").click()
+    expect(page.locator("#questions section.question")).to_have_count(1)
+    session_url = page.url
+    session_id = session_url.rstrip("/").rsplit("/", 1)[1]
+
+    page.goto("/inbox/")
+    # Other tests may leave questions pending on the same server: pick this one.
+    card = page.locator(f"section.question:has(form[action*='{session_id}'])")
+    expect(card).to_have_count(1)
+    expect(page.locator("#inbox-badge .badge-count")).not_to_have_text("")
+    card.get_by_label("Lint").check()
+    card.get_by_label("Tests").check()
+    card.get_by_label("Your own answer").fill("release/2.0")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "inbox.png"), full_page=True)
+    card.get_by_role("button", name="Send answer").click()
+
+    expect(page.get_by_text("Answer sent.")).to_be_visible()
+    page.goto(session_url)
+    expect(page.get_by_text("Tool result received")).to_be_visible()
+    expect(page.locator("#transcript")).to_contain_text(
+        '"Which branch name?"="release/2.0"'
+    )
+    expect(page.locator("#transcript")).to_contain_text("answered by casey")

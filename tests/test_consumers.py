@@ -155,3 +155,18 @@ async def test_foreign_origin_rejected(opencode_settings, started_session):
 
     assert not connected
     assert started_session not in registry.watchers
+
+
+async def test_quiet_run_reported_stuck(opencode_settings, owner, api, opencode_server):
+    opencode_settings.OPENCODE_STUCK_AFTER = 0.5
+    session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
+    session_id = session["id"]
+    viewer = await connect_viewer(session_id, owner)
+    await sync_to_async(api.send_prompt)(session_id, "take your time [[slow]]")
+    registry.nudge(session_id)
+
+    fragment = await receive_until(viewer, "the agent may be stuck")
+
+    assert 'id="session-status"' in fragment
+    assert "Interrupt" in fragment
+    await viewer.disconnect()

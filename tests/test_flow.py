@@ -209,7 +209,7 @@ def test_second_answer_is_told_already_answered(
     )
 
     assert response.status_code == 200
-    assert "already answered or dismissed" in response.content.decode()
+    assert "This was already answered by dana." in response.content.decode()
 
 
 def test_history_lists_session(owner_client, opencode_settings, opencode_server):

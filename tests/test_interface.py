@@ -76,7 +76,7 @@ def question_session(browser, live_app) -> str:  # noqa: F811 (fixture)
     """A session with one finished exchange and a question still waiting."""
     page = open_page(browser, live_app)
     url = start_session(page, "Plan the colour of the save button")
-    expect(page.locator("#session-status")).to_have_text("Idle")
+    expect(page.locator("#session-status .status")).to_have_text("Idle")
     send(page, "Ask me which colour to use [[ask-single]]")
     expect(page.locator("#questions section.question")).to_have_count(1)
     page.context.close()
@@ -128,7 +128,7 @@ def wait_for_transcript_end(page: Page) -> None:
 def test_composer_shortcuts(desktop: Page):
     start_session(desktop, "Say hello")
     composer = desktop.get_by_label("Message the agent")
-    expect(desktop.locator("#session-status")).to_have_text("Idle")
+    expect(desktop.locator("#session-status .status")).to_have_text("Idle")
     height_before = composer.bounding_box()["height"]
 
     composer.click()
@@ -166,7 +166,7 @@ def test_working_indicator_counts(desktop: Page):
 def test_follow_scroll_and_new_messages(browser, live_app):  # noqa: F811 (fixture)
     page = open_page(browser, live_app, {"width": 900, "height": 600})
     start_session(page, TALL_PROMPT)
-    expect(page.locator("#session-status")).to_have_text("Idle")
+    expect(page.locator("#session-status .status")).to_have_text("Idle")
     send(page, TALL_PROMPT)
     expect(page.locator("#transcript .message-assistant")).to_have_count(2)
     jump = page.get_by_role("button", name="New messages")
@@ -189,11 +189,13 @@ def test_follow_scroll_and_new_messages(browser, live_app):  # noqa: F811 (fixtu
 
 
 def test_question_announced_and_docked(desktop: Page):
-    start_session(desktop, "Ask something [[ask-single]]")
+    start_session(desktop, "Get ready for a question")
+    expect(desktop.locator("#session-status .status")).to_have_text("Idle")
+    send(desktop, "Ask something [[ask-single]]")
     question = desktop.locator("#questions section.question")
     expect(question).to_be_visible()
     expect(desktop.locator("#announce-assertive")).to_contain_text(
-        "The agent asks a question"
+        "The agent asks: Colour Which colour should the button be?"
     )
     # The question sits between the transcript and the composer, overlapping neither.
     pane = desktop.locator("#transcript-pane").bounding_box()
@@ -432,7 +434,7 @@ def test_screenshots(browser, live_app, question_session, scheme, size, viewport
         expect(page.locator("main h1")).to_be_visible()
         if name == "session":
             expect(page.locator("#questions section.question")).to_have_count(1)
-            expect(page.locator("#session-status")).to_have_text(
+            expect(page.locator("#session-status .status")).to_have_text(
                 "Waiting for an answer"
             )
         target = SCREENSHOTS / f"{name}-{size}-{scheme}.png"

@@ -50,6 +50,16 @@ def seeded_workspace(opencode_server, tmp_path_factory):
     return str(directory), families
 
 
+def wait_for_archive(client, session_id: str) -> SessionArchive:
+    """Open the session page until it has seen the session idle and archived it."""
+
+    def archived() -> SessionArchive | None:
+        client.get(f"/sessions/{session_id}/")
+        return SessionArchive.objects.filter(session_id=session_id).first()
+
+    return wait_for(archived)
+
+
 def test_history_pages_nest_children(
     owner_client, opencode_settings, seeded_workspace, monkeypatch
 ):
@@ -146,7 +156,7 @@ def test_archive_served_after_upstream_delete(
 ):
     session_id = start_session(owner_client, opencode_server, "soon deleted")
     wait_for_page(owner_client, session_id, "Scripted reply to: soon deleted")
-    wait_for(lambda: SessionArchive.objects.filter(session_id=session_id).exists())
+    wait_for_archive(owner_client, session_id)
     httpx.delete(
         f"{opencode_server.url}/session/{session_id}",
         auth=("opencode", opencode_server.password),

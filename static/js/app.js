@@ -74,10 +74,14 @@
     return "New message: " + (label ? label.textContent.trim() : "session event");
   }
 
+  // A question card names its first question in a legend, a permission card
+  // names the action in its first paragraph.
   function describeQuestion(section) {
-    var legend = section.querySelector("legend");
-    var text = legend ? legend.textContent.replace(/\s+/g, " ").trim() : "";
-    return "The agent asks a question" + (text ? ": " + text : "");
+    var heading = section.querySelector("h2");
+    var detail = section.querySelector("legend") || section.querySelector("h2 ~ p:not(.claimed)");
+    var title = heading ? heading.textContent.trim() : "The agent asks";
+    var text = detail ? detail.textContent.replace(/\s+/g, " ").trim() : "";
+    return title + (text ? ": " + text : "");
   }
 
   function idsOf(container, selector) {
@@ -178,8 +182,7 @@
     var since = null;
 
     function update() {
-      var status = document.getElementById("session-status");
-      var working = !!status && status.classList.contains("status-working");
+      var working = !!document.querySelector("#session-status .status-working");
       if (working && since === null) since = runStart();
       if (!working && since !== null) {
         since = null;

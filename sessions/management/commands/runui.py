@@ -66,7 +66,7 @@ class Command(BaseCommand):
             code = daphne.wait()
         except KeyboardInterrupt:
             daphne.terminate()
-            code = daphne.wait()
+            code = _wait_or_kill(daphne)
         finally:
             if managed is not None:
                 managed.stop()
@@ -108,3 +108,12 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         self.stdout.write(f"OpenCode server on {managed.url} (log: {managed.log_path})")
         return managed
+
+
+def _wait_or_kill(process: subprocess.Popen, timeout: float = 15.0) -> int:
+    """Wait for PROCESS to exit; kill it after TIMEOUT seconds."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()

@@ -1,0 +1,263 @@
+"""Teamwork: interrupts, permission replies, claims, the inbox and the audit log."""
+
+from __future__ import annotations
+
+import csv
+from itertools import chain
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from sessions.forms import QuestionReplyForm
+from sessions.models import Action
+from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
+from sessions.teamwork import (
+    AlreadyResolved,
+    claim_request,
+    claims_for,
+    collect_inbox,
+    pending_count,
+    release_reply,
+    remember_pending_count,
+    reserve_reply,
+)
+from sessions.transcript import permission_views
+from sessions.views import (
+    already_resolved_notice,
+    back_url,
+    nudge_watcher,
+    record_action,
+    request_done,
+)
+from sessions.workspaces import configured_directories
+
+PERMISSION_REPLIES = {"once", "always", "reject"}
+AUDIT_PER_PAGE = 100
+
+
+@require_POST
+def interrupt(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Stop the session's run. A second click is harmless: OpenCode ignores it."""
+    client = get_client()
+    try:
+        latest = client.list_messages(session_id, limit=1, order="desc").get("data")
+        client.interrupt(session_id)
+    except OpenCodeNotFound:
+        messages.error(request, "This session no longer exists on the OpenCode server.")
+        return _interrupt_response(request, session_id)
+    except OpenCodeError as error:
+        messages.error(request, f"{error.headline}: {error}. The run goes on.")
+        return _interrupt_response(request, session_id)
+
+    target = latest[0]["id"] if latest and latest[0].get("type") == "assistant" else ""
+    record_action(request, Action.Kind.INTERRUPT, session_id, target_id=target)
+    nudge_watcher(session_id, stopping=True)
+    return _interrupt_response(request, session_id)
+
+
+def _interrupt_response(request: HttpRequest, session_id: str) -> HttpResponse:
+    if request.htmx:
+        # The poller shows "stopping" and then "idle"; an error shows on reload.
+        return HttpResponse(status=204)
+    return redirect(back_url(request, session_id))
+
+
+def _pending_permission(session_id: str, permission_id: str):
+    try:
+        raw = get_client().list_permissions(session_id)
+    except OpenCodeNotFound:
+        return None
+    matching = [item for item in raw if item.get("id") == permission_id]
+    return permission_views(matching)[0] if matching else None
+
+
+@require_POST
+def reply_permission(
+    request: HttpRequest, session_id: str, permission_id: str
+) -> HttpResponse:
+    reply = request.POST.get("reply", "")
+    if reply not in PERMISSION_REPLIES:
+        notice = "Choose allow once, always allow or reject."
+        return request_done(request, session_id, permission_id, notice, messages.ERROR)
+    try:
+        permission = _pending_permission(session_id, permission_id)
+    except OpenCodeError as error:
+        notice = f"{error.headline}: {error}. Nothing was sent; try again."
+        return request_done(request, session_id, permission_id, notice, messages.ERROR)
+    if permission is None:
+        notice = already_resolved_notice(permission_id)
+        return request_done(request, session_id, permission_id, notice, messages.INFO)
+
+    try:
+        reservation = reserve_reply(permission_id, session_id, request.user)
+    except AlreadyResolved as error:
+        return request_done(
+            request, session_id, permission_id, str(error), messages.INFO
+        )
+    try:
+        get_client().reply_permission(session_id, permission_id, reply)
+    except OpenCodeError as error:
+        release_reply(reservation)
+        notice = f"{error.headline}: {error}. The request is still open."
+        return request_done(request, session_id, permission_id, notice, messages.ERROR)
+
+    record_action(
+        request,
+        Action.Kind.PERMISSION,
+        session_id,
+        target_id=permission_id,
+        call_id=permission.call_id,
+        reply=reply,
+    )
+    nudge_watcher(session_id)
+    verdicts = {
+        "once": "Allowed once.",
+        "always": "Always allowed.",
+        "reject": "Rejected.",
+    }
+    return request_done(request, session_id, permission_id, verdicts[reply])
+
+
+@require_POST
+def claim(request: HttpRequest, session_id: str, request_id: str) -> HttpResponse:
+    claim_request(request_id, session_id, request.user)
+    nudge_watcher(session_id)
+    if request.htmx:
+        context = {
+            "claimed_by": request.user.get_username(),
+            "session_id": session_id,
+            "request_id": request_id,
+        }
+        return render(request, "sessions/partials/claim.html", context)
+    messages.success(request, "Your teammates now see that you are on it.")
+    return redirect(back_url(request, session_id))
+
+
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    """Every pending question and permission request, across all workspaces."""
+    workspaces = collect_inbox(get_client())
+    request_ids = [
+        item.id
+        for workspace in workspaces
+        for item in [*workspace.questions, *workspace.permissions]
+    ]
+    remember_pending_count(len(request_ids))
+    claims = claims_for(request_ids)
+    for workspace in workspaces:
+        workspace.question_cards = [
+            (QuestionReplyForm(question), claims.get(question.id, ""))
+            for question in workspace.questions
+        ]
+        workspace.permission_cards = [
+            (permission, claims.get(permission.id, ""))
+            for permission in workspace.permissions
+        ]
+    context = {
+        "workspaces": workspaces,
+        "total": len(request_ids),
+        "next_url": request.get_full_path(),
+    }
+    return render(request, "sessions/inbox.html", context)
+
+
+@require_GET
+def inbox_badge(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "sessions/partials/inbox_badge.html",
+        {"inbox_count": pending_count(get_client())},
+    )
+
+
+class AuditFilterForm(forms.Form):
+    teammate = forms.ChoiceField(required=False, label="Teammate")
+    workspace = forms.ChoiceField(required=False, label="Workspace")
+    session = forms.RegexField(
+        required=False,
+        regex=r"^ses_[0-9A-Za-z]{10,64}$",
+        label="Session id",
+        error_messages={"invalid": "Enter a session id such as ses_…"},
+    )
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        users = get_user_model().objects.order_by("username")
+        self.fields["teammate"].choices = [("", "Anyone")] + [
+            (user.get_username(), user.get_username()) for user in users
+        ]
+        self.fields["workspace"].choices = [("", "All workspaces")] + [
+            (directory, directory) for directory in configured_directories()
+        ]
+
+    def actions(self):
+        actions = Action.objects.select_related("user").order_by("-created_at")
+        if self.cleaned_data.get("teammate"):
+            actions = actions.filter(user__username=self.cleaned_data["teammate"])
+        if self.cleaned_data.get("workspace"):
+            actions = actions.filter(workspace=self.cleaned_data["workspace"])
+        if self.cleaned_data.get("session"):
+            actions = actions.filter(session_id=self.cleaned_data["session"])
+        return actions
+
+
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "sessions/audit.html", {"form": form}, status=400)
+    page = Paginator(form.actions(), AUDIT_PER_PAGE).get_page(form.cleaned_data["page"])
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    return render(request, "sessions/audit.html", context)
+
+
+def _csv_cell(value: str) -> str:
+    """Keep spreadsheet programs from reading a cell as a formula."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming CSV rows."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+def audit_csv(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse("Invalid filter: " + form.errors.as_text(), status=400)
+    writer = csv.writer(_Echo())
+    header = ["time", "teammate", "action", "session", "workspace", "target", "reply"]
+    rows = (
+        [
+            action.created_at.isoformat(),
+            action.user.get_username() if action.user else "",
+            action.kind,
+            action.session_id,
+            action.workspace,
+            action.target_id,
+            action.reply,
+        ]
+        for action in form.actions().iterator()
+    )
+    response = StreamingHttpResponse(
+        (
+            writer.writerow([_csv_cell(cell) for cell in row])
+            for row in chain([header], rows)
+        ),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="opencode-ui-audit.csv"'
+    return response
