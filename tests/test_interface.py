@@ -117,12 +117,25 @@ def horizontal_overflow(page: Page) -> int:
     )
 
 
+# The element that scrolls the transcript: its own pane on wide screens, the
+# whole page on phones.
+TRANSCRIPT_SCROLLER = """(() => {
+  const pane = document.getElementById("transcript-pane");
+  return getComputedStyle(pane).overflowY === "visible"
+    ? document.scrollingElement : pane;
+})()"""
+
+
 def wait_for_transcript_end(page: Page) -> None:
-    """Wait until the transcript pane shows its last pixels."""
+    """Wait until the transcript shows its last pixels."""
     page.wait_for_function(
-        "() => { const p = document.getElementById('transcript-pane');"
-        " return p.scrollHeight - p.scrollTop - p.clientHeight < 5; }"
+        f"() => {{ const box = {TRANSCRIPT_SCROLLER};"
+        " return box.scrollHeight - box.scrollTop - box.clientHeight < 5; }"
     )
+
+
+def transcript_scroll_top(page: Page) -> float:
+    return page.evaluate(f"() => {TRANSCRIPT_SCROLLER}.scrollTop")
 
 
 def test_composer_shortcuts(desktop: Page):
@@ -163,8 +176,11 @@ def test_working_indicator_counts(desktop: Page):
     expect(desktop.locator("#transcript")).to_contain_text("word29")
 
 
-def test_follow_scroll_and_new_messages(browser, live_app):  # noqa: F811 (fixture)
-    page = open_page(browser, live_app, {"width": 900, "height": 600})
+@pytest.mark.parametrize(
+    "viewport", [{"width": 900, "height": 600}, PHONE], ids=["pane", "phone"]
+)
+def test_follow_scroll_and_new_messages(browser, live_app, viewport):  # noqa: F811
+    page = open_page(browser, live_app, viewport)
     start_session(page, TALL_PROMPT)
     expect(page.locator("#session-status .status")).to_have_text("Idle")
     send(page, TALL_PROMPT)
@@ -176,10 +192,10 @@ def test_follow_scroll_and_new_messages(browser, live_app):  # noqa: F811 (fixtu
     expect(jump).to_be_hidden()
 
     # Scrolled up, the view stays put and the button offers the jump.
-    page.eval_on_selector("#transcript-pane", "p => { p.scrollTop = 0; }")
+    page.evaluate(f"() => {{ {TRANSCRIPT_SCROLLER}.scrollTop = 0; }}")
     send(page, "One more while I read above")
     expect(jump).to_be_visible()
-    assert page.eval_on_selector("#transcript-pane", "p => p.scrollTop") < 5
+    assert transcript_scroll_top(page) < 5
     jump.click()
     wait_for_transcript_end(page)
     expect(jump).to_be_hidden()

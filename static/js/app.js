@@ -97,6 +97,7 @@
     var transcript = document.getElementById("transcript");
     var questions = document.getElementById("questions");
     var jump = document.getElementById("new-messages");
+    var dock = document.querySelector(".session-dock");
     if (!pane || !transcript || !jump) return;
     var following = true;
     // Older messages loaded on request go above the reader's place: they are
@@ -105,25 +106,36 @@
     var seenMessages = idsOf(transcript, "article.message");
     var seenQuestions = questions ? idsOf(questions, "section.question:not(.done)") : new Set();
 
+    // The pane scrolls on wide screens. On phones CSS lets it grow and the
+    // whole page scrolls instead.
+    function scroller() {
+      return getComputedStyle(pane).overflowY === "visible" ? document.scrollingElement : pane;
+    }
+
     function atEnd() {
-      return pane.scrollHeight - pane.scrollTop - pane.clientHeight < FOLLOW_MARGIN_PX;
+      var box = scroller();
+      return box.scrollHeight - box.scrollTop - box.clientHeight < FOLLOW_MARGIN_PX;
     }
 
     function scrollToEnd() {
-      pane.scrollTop = pane.scrollHeight;
+      var box = scroller();
+      box.scrollTop = box.scrollHeight;
       following = true;
       jump.hidden = true;
     }
 
-    pane.addEventListener("scroll", function () {
+    function onScroll() {
       following = atEnd();
       if (following) jump.hidden = true;
-    }, { passive: true });
+    }
+
+    pane.addEventListener("scroll", onScroll, { passive: true });
+    window.addEventListener("scroll", onScroll, { passive: true });
 
     jump.addEventListener("click", function () {
       scrollToEnd();
       // The button hides itself, so keep keyboard focus on the transcript.
-      pane.focus();
+      pane.focus({ preventScroll: true });
     });
 
     document.addEventListener("htmx:beforeSwap", function (event) {
@@ -149,10 +161,13 @@
       }).observe(questions, { childList: true, subtree: true });
     }
 
-    // A question arriving grows the dock and shrinks the pane, so stay at the end.
-    new ResizeObserver(function () {
-      if (following) pane.scrollTop = pane.scrollHeight;
-    }).observe(pane);
+    // New content grows the pane (on phones) and a question grows the dock, so
+    // stay at the end when either changes size.
+    var resizes = new ResizeObserver(function () {
+      if (following) scrollToEnd();
+    });
+    resizes.observe(pane);
+    if (dock) resizes.observe(dock);
 
     scrollToEnd();
   }
