@@ -54,7 +54,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "opencode_ui.security.ContentSecurityPolicyMiddleware",
 ]
+CSRF_FAILURE_VIEW = "opencode_ui.security.csrf_failure"
 
 ROOT_URLCONF = "opencode_ui.urls"
 ASGI_APPLICATION = "opencode_ui.asgi.application"
@@ -120,6 +122,14 @@ WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Set DJANGO_HTTPS=true when users reach the app over HTTPS (usually through a proxy
+# that sets X-Forwarded-Proto): cookies are then sent over HTTPS only.
+HTTPS = env.get_bool("DJANGO_HTTPS", default=False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -22,9 +22,8 @@ from sessions.teamwork import (
     claims_for,
     collect_inbox,
     pending_count,
-    release_reply,
     remember_pending_count,
-    reserve_reply,
+    single_reply,
 )
 from sessions.transcript import permission_views
 from sessions.views import (
@@ -33,6 +32,8 @@ from sessions.views import (
     nudge_watcher,
     record_action,
     request_done,
+    request_resolved,
+    upstream_failure,
 )
 from sessions.workspaces import configured_directories
 
@@ -48,11 +49,11 @@ def interrupt(request: HttpRequest, session_id: str) -> HttpResponse:
         latest = client.list_messages(session_id, limit=1, order="desc").get("data")
         client.interrupt(session_id)
     except OpenCodeNotFound:
-        messages.error(request, "This session no longer exists on the OpenCode server.")
-        return _interrupt_response(request, session_id)
+        notice = "This session no longer exists on the OpenCode server."
+        return upstream_failure(request, session_id, notice)
     except OpenCodeError as error:
-        messages.error(request, f"{error.headline}: {error}. The run goes on.")
-        return _interrupt_response(request, session_id)
+        notice = f"{error.headline}: {error}. The run goes on."
+        return upstream_failure(request, session_id, notice)
 
     target = latest[0]["id"] if latest and latest[0].get("type") == "assistant" else ""
     record_action(request, Action.Kind.INTERRUPT, session_id, target_id=target)
@@ -62,7 +63,7 @@ def interrupt(request: HttpRequest, session_id: str) -> HttpResponse:
 
 def _interrupt_response(request: HttpRequest, session_id: str) -> HttpResponse:
     if request.htmx:
-        # The poller shows "stopping" and then "idle"; an error shows on reload.
+        # The poller shows "stopping" and then "idle".
         return HttpResponse(status=204)
     return redirect(back_url(request, session_id))
 
@@ -88,39 +89,30 @@ def reply_permission(
         permission = _pending_permission(session_id, permission_id)
     except OpenCodeError as error:
         notice = f"{error.headline}: {error}. Nothing was sent; try again."
-        return request_done(request, session_id, permission_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
     if permission is None:
         notice = already_resolved_notice(permission_id)
         return request_done(request, session_id, permission_id, notice, messages.INFO)
 
     try:
-        reservation = reserve_reply(permission_id, session_id, request.user)
+        with single_reply(permission_id, session_id, request.user):
+            get_client().reply_permission(session_id, permission_id, reply)
     except AlreadyResolved as error:
         return request_done(
             request, session_id, permission_id, str(error), messages.INFO
         )
-    try:
-        get_client().reply_permission(session_id, permission_id, reply)
     except OpenCodeError as error:
-        release_reply(reservation)
         notice = f"{error.headline}: {error}. The request is still open."
-        return request_done(request, session_id, permission_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
 
-    record_action(
-        request,
-        Action.Kind.PERMISSION,
-        session_id,
-        target_id=permission_id,
-        call_id=permission.call_id,
-        reply=reply,
-    )
-    nudge_watcher(session_id)
     verdicts = {
         "once": "Allowed once.",
         "always": "Always allowed.",
         "reject": "Rejected.",
     }
-    return request_done(request, session_id, permission_id, verdicts[reply])
+    return request_resolved(
+        request, Action.Kind.PERMISSION, permission, verdicts[reply], reply=reply
+    )
 
 
 @require_POST
@@ -140,7 +132,7 @@ def claim(request: HttpRequest, session_id: str, request_id: str) -> HttpRespons
 
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
-    """Every pending question and permission request, across all workspaces."""
+    """List every pending question and permission request, across all workspaces."""
     workspaces = collect_inbox(get_client())
     request_ids = [
         item.id
@@ -158,12 +150,34 @@ def inbox(request: HttpRequest) -> HttpResponse:
             (permission, claims.get(permission.id, ""))
             for permission in workspace.permissions
         ]
+    failures = [workspace for workspace in workspaces if workspace.error]
     context = {
         "workspaces": workspaces,
         "total": len(request_ids),
         "next_url": request.get_full_path(),
+        # When every workspace failed, OpenCode itself is the problem.
+        "upstream_error": failures[0].error_object
+        if failures and len(failures) == len(workspaces)
+        else None,
     }
     return render(request, "sessions/inbox.html", context)
+
+
+@require_GET
+def upstream_status(request: HttpRequest) -> HttpResponse:
+    """Render the upstream banner afresh for pages waiting for OpenCode to return.
+
+    While OpenCode still fails, the banner keeps polling. Once OpenCode responds, the
+    banner clears and fires `upstream-recovered`, so the page can refresh itself.
+    """
+    try:
+        get_client().health()
+    except OpenCodeError as error:
+        context = {"headline": error.headline, "detail": error, "watch_recovery": True}
+        return render(request, "sessions/partials/banner.html", context)
+    response = render(request, "sessions/partials/banner.html", {"headline": ""})
+    response["HX-Trigger"] = "upstream-recovered"
+    return response
 
 
 @require_GET

@@ -1,9 +1,11 @@
-"""Who did what, one reply per request, claims, and the shared inbox."""
+"""Teamwork records: attribution, one reply per request, claims and the inbox."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -78,9 +80,18 @@ def reserve_reply(request_id: str, session_id: str, user) -> Resolution:
         raise AlreadyResolved(name) from None
 
 
-def release_reply(resolution: Resolution) -> None:
-    """Give the reservation back after OpenCode failed to take the reply."""
-    resolution.delete()
+@contextmanager
+def single_reply(request_id: str, session_id: str, user) -> Iterator[Resolution]:
+    """Reserve the one reply to REQUEST_ID, and give it back if sending it fails.
+
+    Raises AlreadyResolved when a teammate's reply was reserved first.
+    """
+    resolution = reserve_reply(request_id, session_id, user)
+    try:
+        yield resolution
+    except BaseException:
+        resolution.delete()
+        raise
 
 
 def claim_request(request_id: str, session_id: str, user) -> Claim:
@@ -102,6 +113,7 @@ class InboxWorkspace:
     questions: list[QuestionView] = field(default_factory=list)
     permissions: list[PermissionView] = field(default_factory=list)
     error: str = ""
+    error_object: OpenCodeError | None = None
 
 
 def collect_inbox(client: OpenCodeClient) -> list[InboxWorkspace]:
@@ -120,6 +132,7 @@ def collect_inbox(client: OpenCodeClient) -> list[InboxWorkspace]:
         except OpenCodeError as error:
             logger.warning("Inbox could not read %s: %s", directory, error)
             workspace.error = f"{error.headline}: {error}"
+            workspace.error_object = error
         workspaces.append(workspace)
     return workspaces
 
@@ -144,7 +157,7 @@ def remember_pending_count(total: int) -> None:
 
 
 def pending_count(client: OpenCodeClient) -> int | None:
-    """Count pending requests across workspaces; None when OpenCode cannot say."""
+    """Count pending requests across workspaces; None when OpenCode fails."""
     cached = cache.get(INBOX_COUNT_KEY)
     if cached is not None:
         return cached

@@ -14,12 +14,12 @@ from typing import Any
 
 from sessions.rendering import render_markdown, strip_terminal_codes
 
-# Characters of one text, output or diff shown inline; the rest is on the part's own
+# Characters of one text, output or diff shown inline. The rest is on the part's own
 # page, so a 20 MB tool output never reaches the transcript.
 INLINE_CHARACTER_LIMIT = 50_000
 # Diff lines shown inline per edit.
 INLINE_DIFF_LINE_LIMIT = 1_000
-# A text counts as binary when it holds a NUL or more than this share of U+FFFD.
+# A text counts as binary when it contains a NUL or more than this share of U+FFFD.
 BINARY_REPLACEMENT_SHARE = 0.01
 
 # Newest messages a session page shows at first; earlier ones load on request.
@@ -84,7 +84,7 @@ class PartView:
     diff: list[DiffLine] = field(default_factory=list)
     todos: list[TodoItem] = field(default_factory=list)
     call_id: str = ""
-    # Who answered, dismissed or decided on this tool call through the dashboard.
+    # Labels naming the teammate who replied to this tool call's request here.
     attributions: list[str] = field(default_factory=list)
 
 
@@ -105,6 +105,8 @@ class MessageView:
     tokens: dict[str, int] = field(default_factory=dict)
     # Who sent this prompt or interrupted this reply through the dashboard.
     attributions: list[str] = field(default_factory=list)
+    # An unfinished reply of a session that is no longer running.
+    interrupted: bool = False
 
     @property
     def dom_id(self) -> str:
@@ -325,10 +327,22 @@ def _model_label(model: Any) -> str:
 
 
 def message_view(
-    message: dict[str, Any], attributions: dict[str, list[str]] | None = None
+    message: dict[str, Any],
+    attributions: dict[str, list[str]] | None = None,
+    running: bool = True,
 ) -> MessageView:
-    """Build a message's view; ATTRIBUTIONS maps message and call ids to labels."""
+    """Build a message's view; ATTRIBUTIONS maps message and call ids to labels.
+
+    With RUNNING false the session has no active run, so tool calls still marked
+    pending or running were cut off (by an interrupt or a server restart) and show
+    as interrupted.
+    """
     view = _message_view(message)
+    if not running:
+        view.interrupted = not view.completed and view.kind == "assistant"
+        for part in view.parts:
+            if part.kind == "tool" and part.tool_status in ("pending", "running"):
+                part.tool_status = "interrupted"
     if attributions:
         view.attributions = attributions.get(view.id, [])
         for part in view.parts:

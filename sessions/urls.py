@@ -17,6 +17,7 @@ urlpatterns = [
     path("sessions/new/", views.new_session, name="new"),
     path("inbox/", team_views.inbox, name="inbox"),
     path("inbox/badge/", team_views.inbox_badge, name="inbox-badge"),
+    path("upstream/status/", team_views.upstream_status, name="upstream-status"),
     path("audit/", team_views.audit, name="audit"),
     path("audit/export.csv", team_views.audit_csv, name="audit-csv"),
     path(

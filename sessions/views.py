@@ -27,12 +27,12 @@ from sessions.teamwork import (
     AlreadyResolved,
     attribution_labels,
     claims_for,
-    release_reply,
-    reserve_reply,
+    single_reply,
 )
 from sessions.transcript import (
     STATUS_IDLE,
     TRANSCRIPT_WINDOW,
+    PermissionView,
     QuestionView,
     SessionSummary,
     message_view,
@@ -150,7 +150,10 @@ def new_session(request: HttpRequest) -> HttpResponse:
 
 
 def _transcript_context(
-    session_id: str, raw_messages: list[dict[str, Any]], show_all: bool
+    session_id: str,
+    raw_messages: list[dict[str, Any]],
+    show_all: bool,
+    running: bool = False,
 ) -> dict[str, Any]:
     """Views of the newest messages (or all), and the control for earlier ones."""
     shown = raw_messages if show_all else raw_messages[-TRANSCRIPT_WINDOW:]
@@ -158,7 +161,9 @@ def _transcript_context(
     labels = attribution_labels(session_id)
     return {
         "session_attributions": labels.get("session", []),
-        "transcript_messages": [message_view(item, labels) for item in shown],
+        "transcript_messages": [
+            message_view(item, labels, running=running) for item in shown
+        ],
         "earlier_messages": earlier_messages_html(
             session_id, shown[0]["id"] if shown else "", hidden_count
         ),
@@ -185,7 +190,9 @@ def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
         form.claimed_by = claims.get(form.question.id, "")
     return {
         "session": session_summary(session),
-        **_transcript_context(session_id, raw_messages, show_all),
+        **_transcript_context(
+            session_id, raw_messages, show_all, running=status != STATUS_IDLE
+        ),
         "question_forms": question_forms,
         "permission_cards": [(item, claims.get(item.id, "")) for item in permissions],
         "status": status,
@@ -329,6 +336,48 @@ def request_done(
     return redirect(back_url(request, session_id))
 
 
+def request_resolved(
+    request: HttpRequest,
+    kind: str,
+    answered: QuestionView | PermissionView,
+    notice: str,
+    reply: str = "",
+) -> HttpResponse:
+    """Record who answered a question or permission request, then confirm it."""
+    record_action(
+        request,
+        kind,
+        answered.session_id,
+        target_id=answered.id,
+        call_id=answered.call_id,
+        reply=reply,
+    )
+    nudge_watcher(answered.session_id)
+    return request_done(request, answered.session_id, answered.id, notice)
+
+
+def upstream_failure(
+    request: HttpRequest, session_id: str, notice: str
+) -> HttpResponse:
+    """Report a failed upstream call without touching the form that made it.
+
+    htmx puts NOTICE in the page's notice area and leaves the card, and what was
+    picked in it, as they are. A plain post goes back with NOTICE as a message.
+    """
+    if request.htmx:
+        response = render(
+            request,
+            "partials/page_notice.html",
+            {"message": notice},
+            status=BAD_GATEWAY,
+        )
+        response["HX-Retarget"] = "#page-notice"
+        response["HX-Reswap"] = "innerHTML"
+        return response
+    messages.error(request, notice)
+    return redirect(back_url(request, session_id))
+
+
 def already_resolved_notice(request_id: str) -> str:
     resolution = Resolution.objects.filter(request_id=request_id).select_related("user")
     found = resolution.first()
@@ -355,7 +404,7 @@ def _find_question_or_done(
         question = _pending_question(session_id, question_id)
     except OpenCodeError as error:
         notice = f"{error.headline}: {error}. Nothing was sent; try again."
-        return request_done(request, session_id, question_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
     if question is None:
         notice = already_resolved_notice(question_id)
         return request_done(request, session_id, question_id, notice, messages.INFO)
@@ -374,29 +423,20 @@ def reply_question(
         return _question_form_response(request, session_id, form, UNPROCESSABLE)
 
     try:
-        reservation = reserve_reply(question_id, session_id, request.user)
+        with single_reply(question_id, session_id, request.user):
+            get_client().reply_question(session_id, question_id, form.answers)
     except AlreadyResolved as error:
         return request_done(request, session_id, question_id, str(error), messages.INFO)
-    try:
-        get_client().reply_question(session_id, question_id, form.answers)
     except OpenCodeNotFound:
-        release_reply(reservation)
         notice = "This question was already answered or dismissed."
         return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
-        release_reply(reservation)
         form.add_error(None, f"{error.headline}: {error}")
         return _question_form_response(request, session_id, form, BAD_GATEWAY)
 
-    record_action(
-        request,
-        Action.Kind.ANSWER,
-        session_id,
-        target_id=question_id,
-        call_id=question.call_id,
+    return request_resolved(
+        request, Action.Kind.ANSWER, question, notice="Answer sent."
     )
-    nudge_watcher(session_id)
-    return request_done(request, session_id, question_id, "Answer sent.")
 
 
 @require_POST
@@ -407,26 +447,17 @@ def reject_question(
     if isinstance(question, HttpResponse):
         return question
     try:
-        reservation = reserve_reply(question_id, session_id, request.user)
+        with single_reply(question_id, session_id, request.user):
+            get_client().reject_question(session_id, question_id)
     except AlreadyResolved as error:
         return request_done(request, session_id, question_id, str(error), messages.INFO)
-    try:
-        get_client().reject_question(session_id, question_id)
     except OpenCodeNotFound:
-        release_reply(reservation)
         notice = "This question was already answered or dismissed."
         return request_done(request, session_id, question_id, notice, messages.INFO)
     except OpenCodeError as error:
-        release_reply(reservation)
         notice = f"{error.headline}: {error}. The question is still open."
-        return request_done(request, session_id, question_id, notice, messages.ERROR)
+        return upstream_failure(request, session_id, notice)
 
-    record_action(
-        request,
-        Action.Kind.REJECT,
-        session_id,
-        target_id=question_id,
-        call_id=question.call_id,
+    return request_resolved(
+        request, Action.Kind.REJECT, question, notice="Question dismissed."
     )
-    nudge_watcher(session_id)
-    return request_done(request, session_id, question_id, "Question dismissed.")

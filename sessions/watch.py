@@ -109,8 +109,8 @@ class SessionWatcher:
     def nudge(self, stopping: bool = False) -> None:
         """Poll now instead of at the next tick, after a view changed the session.
 
-        STOPPING says a teammate interrupted the run: the status reads "stopping"
-        until OpenCode reports the session idle.
+        STOPPING means a teammate interrupted the run, so the status reads
+        "stopping" until OpenCode reports the session idle.
         """
         if stopping:
             self._stopping = True
@@ -233,12 +233,14 @@ class SessionWatcher:
         if self._error is not None:
             self._error = None
             pieces.append(fragments.banner_html())
+        if status == STATUS_WORKING and self._status != STATUS_WORKING:
+            self._last_progress = time.monotonic()  # a new run starts its clock
+        self._status = status
         message_pieces = self._message_changes(labels)
         if message_pieces:
             self._last_progress = time.monotonic()
         pieces.extend(message_pieces)
         pieces.extend(self._request_changes(questions, permissions, claims))
-        self._status = status
         status_html = self._render_status()
         if status_html != self._status_html:
             self._status_html = status_html
@@ -268,11 +270,12 @@ class SessionWatcher:
             own_labels = {
                 key: labels[key] for key in [message_id, *call_ids] if key in labels
             }
-            digest = _digest([raw, own_labels])
+            running = self._status != STATUS_IDLE
+            digest = _digest([raw, own_labels, running])
             known = self._message_html.get(message_id)
             if known and known[0] == digest:
                 continue
-            view = message_view(raw, own_labels)
+            view = message_view(raw, own_labels, running=running)
             html = fragments.message_html(self.session_id, view)
             self._message_html[message_id] = (digest, html)
             if known and known[1] == html:
@@ -353,7 +356,7 @@ class SessionWatcher:
         return "".join(pieces)
 
     def _transcript_window_html(self) -> str:
-        """The newest messages, after a control that loads the earlier ones."""
+        """Render the newest messages after a control that loads earlier ones."""
         message_ids = list(self._message_html)
         shown = message_ids[-TRANSCRIPT_WINDOW:]
         control = fragments.earlier_messages_html(

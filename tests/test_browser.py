@@ -132,6 +132,15 @@ def log_in(page: Page) -> None:
 
 
 def test_start_watch_and_answer(page: Page):
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket))
+    console_errors = []
+    page.on(
+        "console",
+        lambda message: (
+            console_errors.append(message.text) if message.type == "error" else None
+        ),
+    )
     log_in(page)
     page.get_by_label("Prompt").fill("Please think aloud [[slow]]")
     page.get_by_role("button", name="Start session").click()
@@ -165,6 +174,9 @@ def test_start_watch_and_answer(page: Page):
     expect(page.locator("#questions section.question")).to_have_count(0)
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=str(ARTIFACTS / "session-answered.png"), full_page=True)
+    open_sockets = [socket for socket in sockets if not socket.is_closed()]
+    assert len(open_sockets) == 1, "swapping fragments must not open more sockets"
+    assert not [text for text in console_errors if "Content Security Policy" in text]
 
 
 def test_answer_from_inbox(page: Page):
@@ -180,6 +192,7 @@ def test_answer_from_inbox(page: Page):
     card = page.locator(f"section.question:has(form[action*='{session_id}'])")
     expect(card).to_have_count(1)
     expect(page.locator("#inbox-badge .badge-count")).not_to_have_text("")
+    expect(page).to_have_title(re.compile(r"^\(\d+\) Inbox"))
     card.get_by_label("Lint").check()
     card.get_by_label("Tests").check()
     card.get_by_label("Your own answer").fill("release/2.0")

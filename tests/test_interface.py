@@ -32,9 +32,13 @@ def open_page(
     base_url: str,
     viewport: dict[str, int] = DESKTOP,
     color_scheme: str = "light",
+    bypass_csp: bool = False,
 ) -> Page:
     context = browser.new_context(
-        base_url=base_url, viewport=viewport, color_scheme=color_scheme
+        base_url=base_url,
+        viewport=viewport,
+        color_scheme=color_scheme,
+        bypass_csp=bypass_csp,
     )
     page = context.new_page()
     page.set_default_timeout(20_000)
@@ -84,7 +88,11 @@ def question_session(browser, live_app) -> str:  # noqa: F811 (fixture)
 
 
 def axe_violations(page: Page) -> list[dict]:
-    """Run axe-core on the page and return its serious and critical violations."""
+    """Run axe-core on the page and return its serious and critical violations.
+
+    Playwright inserts axe as an inline script, which the app's Content Security
+    Policy blocks, so the page's context must be opened with bypass_csp.
+    """
     page.add_script_tag(path=str(AXE_SCRIPT))
     results = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
     return [
@@ -335,8 +343,18 @@ def test_theme_follows_system_and_persists(browser, live_app):  # noqa: F811 (fi
 
 
 def test_pages_have_no_inline_script(desktop: Page, question_session: str):
+    refusals = []
+    desktop.on(
+        "console",
+        lambda message: (
+            refusals.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     for path in ["/", "/sessions/", question_session]:
         desktop.goto(path)
+        expect(desktop.locator("main h1")).to_be_visible()
         inline = desktop.eval_on_selector_all(
             "script", "scripts => scripts.filter(s => !s.src).length"
         )
@@ -347,6 +365,12 @@ def test_pages_have_no_inline_script(desktop: Page, question_session: str):
             ".some(a => a.name.startsWith('on'))).length",
         )
         assert handlers == 0, path
+    # The theme picker and the sidebar toggle run under the policy too.
+    desktop.locator(".user-menu summary").click()
+    desktop.get_by_role("button", name="System").click()
+    desktop.get_by_role("button", name="Sidebar").click()
+    desktop.get_by_role("button", name="Sidebar").click()
+    assert refusals == []
 
 
 def test_keyboard_shortcuts(desktop: Page):
@@ -409,7 +433,7 @@ def inbox_exists(page: Page) -> bool:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_accessibility_check(browser, live_app, question_session, scheme):  # noqa: F811
-    page = open_page(browser, live_app, color_scheme=scheme)
+    page = open_page(browser, live_app, color_scheme=scheme, bypass_csp=True)
     paths = ["/", question_session, "/sessions/"]
     if inbox_exists(page):
         paths.append("/inbox/")
@@ -423,7 +447,7 @@ def test_accessibility_check(browser, live_app, question_session, scheme):  # no
 
 
 def test_login_page_accessible(browser, live_app):  # noqa: F811 (fixture)
-    context = browser.new_context(base_url=live_app, viewport=PHONE)
+    context = browser.new_context(base_url=live_app, viewport=PHONE, bypass_csp=True)
     page = context.new_page()
     page.goto("/accounts/login/")
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()

@@ -237,7 +237,7 @@ def test_part_page_unknown_part_is_404(
 
 
 def wait_for_replies(api, session_id: str, count: int) -> list:
-    """Wait until the session holds COUNT messages and the last one is complete."""
+    """Wait until the session has COUNT messages and the last one is complete."""
 
     def finished() -> list | None:
         messages = api.all_messages(session_id)
@@ -274,7 +274,8 @@ def test_long_transcript_loads_earlier_messages(
     assert "Show 4 earlier messages" in page
     assert f'id="{ids[3]}"' not in page
     assert f'id="{ids[4]}"' in page
-    assert f'id="{ids[2]}"' in earlier and f'id="{ids[3]}"' in earlier
+    assert f'id="{ids[2]}"' in earlier
+    assert f'id="{ids[3]}"' in earlier
     assert "Show 2 earlier messages" in earlier
     assert "earlier message" not in first
     assert all(f'id="{message_id}"' in everything for message_id in ids)

@@ -310,3 +310,14 @@ def test_shell_and_switch_messages():
     assert agent.agent == "plan"
     assert model.model == "p/x"
     assert "<strong>short</strong>" in compaction.html
+
+
+def test_unfinished_tools_interrupted_when_idle():
+    message = _tool_message("bash", {"command": "sleep 100"}, status="running")
+
+    live = message_view(message, running=True)
+    cut_off = message_view(message, running=False)
+
+    assert live.parts[0].tool_status == "running"
+    assert cut_off.parts[0].tool_status == "interrupted"
+    assert cut_off.interrupted is True

@@ -59,3 +59,28 @@
   document.addEventListener("htmx:afterSettle", readInbox);
   document.addEventListener("htmx:wsAfterMessage", readSessionCards);
 })();
+
+// When OpenCode comes back, refresh pages that rendered without it, unless the
+// teammate has typed something the refresh would throw away.
+(function () {
+  "use strict";
+
+  function hasUnsavedInput() {
+    var fields = document.querySelectorAll("textarea, input[type=text], input[type=search]");
+    for (var i = 0; i < fields.length; i++) {
+      if (fields[i].value !== fields[i].defaultValue) return true;
+    }
+    return false;
+  }
+
+  document.addEventListener("upstream-recovered", function () {
+    if (!hasUnsavedInput()) {
+      window.location.reload();
+      return;
+    }
+    var notice = document.getElementById("page-notice");
+    if (notice) {
+      notice.textContent = "OpenCode is back. Reload the page to see the latest.";
+    }
+  });
+})();

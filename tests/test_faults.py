@@ -1,0 +1,206 @@
+"""Fault injection: a proxy between the app and a real `opencode serve` misbehaves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from sessions.watch import registry
+from tests.conftest import wait_for
+from tests.fault_proxy import FaultProxy
+from tests.test_consumers import connect_viewer, receive_until
+from tests.test_flow import start_session, wait_for_page, wait_for_question
+
+pytestmark = [pytest.mark.integration]
+
+FAULTS = {
+    "drop": "OpenCode is unreachable",
+    "delay": "OpenCode did not answer in time",
+    "error": "OpenCode returned an error",
+    "unauthorized": "OpenCode refused our credentials",
+}
+
+
+@pytest.fixture
+def proxy(opencode_server):
+    fault_proxy = FaultProxy(opencode_server.url)
+    yield fault_proxy
+    fault_proxy.mode = "pass"
+    fault_proxy.close()
+
+
+@pytest.fixture
+def proxied(opencode_settings, proxy):
+    opencode_settings.OPENCODE_URL = proxy.url
+    return opencode_settings
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_every_page_names_the_fault(
+    owner_client, proxied, proxy, opencode_server, fault
+):
+    session_id = start_session(owner_client, opencode_server, f"before {fault}")
+    proxied.OPENCODE_TIMEOUT = 0.5
+    proxy.delay = 1.0
+    proxy.mode = fault
+
+    for path in ("/", "/sessions/", f"/sessions/{session_id}/", "/inbox/"):
+        response = owner_client.get(path)
+        text = response.content.decode()
+        assert response.status_code == 200, path
+        assert FAULTS[fault] in text, path
+    assert "test-server-password" not in text
+
+
+@pytest.mark.django_db
+def test_failed_prompt_keeps_text(owner_client, proxied, proxy, opencode_server):
+    session_id = start_session(owner_client, opencode_server, "first words")
+    proxy.mode = "error"
+
+    htmx = owner_client.post(
+        f"/sessions/{session_id}/prompt/",
+        {"prompt": "precious follow-up"},
+        headers={"HX-Request": "true"},
+    )
+    plain = owner_client.post(
+        f"/sessions/{session_id}/prompt/", {"prompt": "precious plain follow-up"}
+    )
+    new = owner_client.post(
+        "/sessions/new/",
+        {"workspace": opencode_server.workspaces[0], "prompt": "precious new session"},
+    )
+
+    assert htmx.status_code == 502
+    assert "precious follow-up</textarea>" in htmx.content.decode()
+    assert "OpenCode returned an error" in htmx.content.decode()
+    assert plain.status_code == 502
+    assert "precious plain follow-up</textarea>" in plain.content.decode()
+    assert new.status_code == 502
+    assert "precious new session</textarea>" in new.content.decode()
+
+
+@pytest.mark.django_db
+def test_failed_answer_keeps_form(owner_client, proxied, proxy, opencode_server, api):
+    session_id = start_session(owner_client, opencode_server, "ask [[ask-multi]]")
+    question_id = wait_for_question(api, session_id)["id"]
+    wait_for_page(owner_client, session_id, question_id)
+    url = f"/sessions/{session_id}/questions/{question_id}/"
+    proxy.mode = "drop"
+
+    reply = owner_client.post(
+        url + "reply/",
+        {"answer-0": ["Lint"], "custom-1": "keep me"},
+        headers={"HX-Request": "true"},
+    )
+    reject = owner_client.post(url + "reject/", headers={"HX-Request": "true"})
+
+    assert reply.status_code == 502
+    assert "OpenCode is unreachable" in reply.content.decode()
+    assert reject.status_code == 502
+    assert reject["HX-Retarget"] == "#page-notice"
+    proxy.mode = "pass"
+    assert api.list_questions(session_id), "the question is still pending upstream"
+    # Once OpenCode is back, the same reply goes through.
+    retried = owner_client.post(
+        url + "reply/", {"answer-0": ["Lint"], "custom-1": "keep me"}
+    )
+    assert retried.status_code == 302
+    wait_for(lambda: not api.list_questions(session_id))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_poller_backs_off_and_recovers(
+    proxied, proxy, owner, api, opencode_server
+):
+    session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
+    session_id = session["id"]
+    viewer = await connect_viewer(session_id, owner)
+    await receive_until(viewer, 'id="transcript"')
+
+    proxy.mode = "error"
+    registry.nudge(session_id)
+    banner = await receive_until(viewer, "OpenCode returned an error")
+    failing_since = time.monotonic()
+    await asyncio.sleep(3)
+    polls_while_failing = proxy.requests_since(failing_since, "/api/session/")
+
+    proxy.mode = "pass"
+    cleared = await receive_until(
+        viewer, '<div id="upstream-banner" class="banner"', timeout=45
+    )
+
+    assert 'id="upstream-banner"' in banner
+    # Backoff: 0.2 s doubling per failure makes at most a handful of polls in 3 s,
+    # each of four requests.
+    assert polls_while_failing <= 5 * 4
+    assert "OpenCode returned an error" not in cleared
+    await viewer.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_polling_stops_after_fifty_viewers_leave(
+    proxied, proxy, owner, api, opencode_server
+):
+    session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
+    session_id = session["id"]
+
+    for _ in range(50):
+        viewer = await connect_viewer(session_id, owner)
+        await viewer.disconnect()
+    left_at = time.monotonic()
+    await asyncio.sleep(1.0)
+    quiet_from = time.monotonic()
+    await asyncio.sleep(2.0)
+
+    assert session_id not in registry.watchers
+    assert [t for t in asyncio.all_tasks() if t.get_name().startswith("watch ")] == []
+    assert proxy.requests_since(quiet_from, session_id) == 0
+    assert quiet_from - left_at < 1.5
+
+
+@pytest.mark.django_db
+def test_restart_mid_run_shows_interrupted(
+    owner_client, opencode_settings, opencode_server, api
+):
+    session_id = start_session(owner_client, opencode_server, "wait [[bash:sleep 60]]")
+    wait_for_page(owner_client, session_id, "badge-running")
+
+    process = opencode_server.process.process
+    os.killpg(process.pid, signal.SIGKILL)
+    # The supervisor starts a new server on the same port, with the same data.
+    wait_for(lambda: opencode_server.process.process.pid != process.pid, timeout=30)
+    wait_for(lambda: _healthy(api), timeout=60)
+
+    text = wait_for_page(owner_client, session_id, "badge-interrupted")
+    assert "badge-running" not in text
+    assert "status-idle" in text
+
+
+def _healthy(api) -> bool:
+    try:
+        return bool(api.health())
+    except Exception:
+        return False
+
+
+@pytest.mark.django_db
+def test_pages_learn_when_opencode_returns(owner_client, proxied, proxy):
+    proxy.mode = "drop"
+    page = owner_client.get("/").content.decode()
+    still_down = owner_client.get("/upstream/status/")
+
+    proxy.mode = "pass"
+    back = owner_client.get("/upstream/status/")
+
+    assert 'hx-get="/upstream/status/"' in page
+    assert "OpenCode is unreachable" in still_down.content.decode()
+    assert 'hx-trigger="every 5s"' in still_down.content.decode()
+    assert "HX-Trigger" not in still_down
+    assert back["HX-Trigger"] == "upstream-recovered"
+    assert "banner-error" not in back.content.decode()
