@@ -87,6 +87,18 @@ def question_session(browser, live_app) -> str:  # noqa: F811 (fixture)
     return url
 
 
+def policy_refusals(page: Page) -> list[str]:
+    """Collect, from now on, what the Content Security Policy blocks on PAGE."""
+    refusals: list[str] = []
+
+    def record(message) -> None:
+        if "Content Security Policy" in message.text:
+            refusals.append(message.text)
+
+    page.on("console", record)
+    return refusals
+
+
 def axe_violations(page: Page) -> list[dict]:
     """Run axe-core on the page and return its serious and critical violations.
 
@@ -147,6 +159,7 @@ def transcript_scroll_top(page: Page) -> float:
 
 
 def test_composer_shortcuts(desktop: Page):
+    refusals = policy_refusals(desktop)
     start_session(desktop, "Say hello")
     composer = desktop.get_by_label("Message the agent")
     expect(desktop.locator("#session-status .status")).to_have_text("Idle")
@@ -173,6 +186,8 @@ def test_composer_shortcuts(desktop: Page):
     composer.press_sequentially("sent with meta")
     composer.press("Meta+Enter")
     expect(desktop.locator("#transcript .message-user")).to_have_count(3)
+    assert composer.bounding_box()["height"] <= height_before + 1
+    assert refusals == []
 
 
 def test_working_indicator_counts(desktop: Page):
@@ -343,15 +358,7 @@ def test_theme_follows_system_and_persists(browser, live_app):  # noqa: F811 (fi
 
 
 def test_pages_have_no_inline_script(desktop: Page, question_session: str):
-    refusals = []
-    desktop.on(
-        "console",
-        lambda message: (
-            refusals.append(message.text)
-            if "Content Security Policy" in message.text
-            else None
-        ),
-    )
+    refusals = policy_refusals(desktop)
     for path in ["/", "/sessions/", question_session]:
         desktop.goto(path)
         expect(desktop.locator("main h1")).to_be_visible()

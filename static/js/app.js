@@ -18,10 +18,16 @@
     target.form.requestSubmit();
   });
 
+  // Size the textarea by its rows attribute, not an inline style: the Content
+  // Security Policy forbids inline styles, and htmx copies a swapped element's
+  // style attribute to its replacement. CSS min-height and max-height bound it.
   function fitToText(textarea) {
-    // CSS max-height caps the growth, and beyond it the textarea scrolls.
-    textarea.style.height = "auto";
-    textarea.style.height = textarea.scrollHeight + 2 + "px";
+    var style = getComputedStyle(textarea);
+    var lineHeight = parseFloat(style.lineHeight);
+    var padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+    textarea.rows = 1;
+    if (!lineHeight) return;
+    textarea.rows = Math.max(1, Math.ceil((textarea.scrollHeight - padding) / lineHeight));
   }
 
   document.addEventListener("input", function (event) {
@@ -38,7 +44,6 @@
   document.addEventListener("htmx:afterSettle", function () {
     var textarea = document.querySelector(".composer textarea");
     if (!textarea) return;
-    textarea.rows = 1;
     fitToText(textarea);
     if (composerHadFocus) {
       composerHadFocus = false;
@@ -216,10 +221,6 @@
     setUpTranscript();
     setUpWorkingIndicator();
     var textarea = document.querySelector(".composer textarea");
-    if (textarea) {
-      // Start at the CSS min-height and grow from there.
-      textarea.rows = 1;
-      fitToText(textarea);
-    }
+    if (textarea) fitToText(textarea);
   });
 })();
