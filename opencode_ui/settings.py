@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "sessions.apps.SessionsConfig",
     "interface.apps.InterfaceConfig",
+    "providers.apps.ProvidersConfig",
 ]
 
 MIDDLEWARE = [

@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("interface.urls")),
+    path("providers/", include("providers.urls")),
     path("", include("sessions.urls")),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from providers.forms import ModelAgentForm
 from sessions.transcript import QuestionView
 from sessions.workspaces import configured_directories
 
@@ -32,14 +33,16 @@ class PromptForm(forms.Form):
         return _clean_prompt(self.cleaned_data["prompt"])
 
 
-class NewSessionForm(PromptForm):
+class NewSessionForm(ModelAgentForm, PromptForm):
+    """Workspace, prompt, and the model and agent (from `catalog=`) of a new session."""
+
     workspace = forms.ChoiceField(
         error_messages={
             "required": "Choose a workspace.",
             "invalid_choice": "%(value)s is not one of the configured workspaces.",
         }
     )
-    field_order = ["workspace", "prompt"]
+    field_order = ["workspace", "model", "agent", "prompt"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,10 @@ SESSION_ID = re.compile(rf"ses_{ID_BODY}")
 QUESTION_ID = re.compile(rf"que_{ID_BODY}")
 MESSAGE_ID = re.compile(rf"msg_{ID_BODY}")
 PERMISSION_ID = re.compile(rf"per_{ID_BODY}")
+CREDENTIAL_ID = re.compile(rf"cred_{ID_BODY}")
+OAUTH_ATTEMPT_ID = re.compile(rf"con_{ID_BODY}")
+# Integration ids are provider names such as `openai`, `302ai` or `wafer.ai`.
+INTEGRATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 # The message route serves at most 200 messages a page.
 MESSAGE_PAGE_LIMIT = 200
@@ -67,7 +72,8 @@ class Call:
     method: str
     path: str
     params: dict[str, Any] = field(default_factory=dict)
-    body: Any = None
+    # Left out of repr() because a body may carry a provider key.
+    body: Any = field(default=None, repr=False)
     # Most v2 replies wrap their payload in {"data": ...}; `unwrap` picks it out.
     unwrap: bool = True
 
@@ -88,8 +94,9 @@ def _error_from(response: httpx.Response, call: Call) -> OpenCodeError:
     status = response.status_code
     if status in (401, 403):
         return OpenCodeUnauthorized(
-            "OpenCode refused our credentials: check OPENCODE_SERVER_USERNAME and "
-            "OPENCODE_SERVER_PASSWORD"
+            f"OpenCode returned {status} for {call.path}: check "
+            "OPENCODE_SERVER_USERNAME and OPENCODE_SERVER_PASSWORD "
+            "(or OPENCODE_SERVER_PASSWORD_FILE)"
         )
     if status == 404:
         return OpenCodeNotFound(detail or f"{call.path} was not found")
@@ -144,10 +151,23 @@ class _Routes:
             Call("GET", "/api/location", _location_params(directory), unwrap=False)
         )
 
-    def create_session(self, directory: str) -> Any:
-        return self._send(
-            Call("POST", "/api/session", body={"location": {"directory": directory}})
-        )
+    def create_session(
+        self,
+        directory: str,
+        *,
+        model: dict[str, str] | None = None,
+        agent: str = "",
+    ) -> Any:
+        """Create a session; without `model` or `agent` the server's defaults apply.
+
+        `model` is a ModelRef: `{"providerID": ..., "id": ...}`.
+        """
+        body: dict[str, Any] = {"location": {"directory": directory}}
+        if model:
+            body["model"] = model
+        if agent:
+            body["agent"] = agent
+        return self._send(Call("POST", "/api/session", body=body))
 
     def list_sessions(
         self,
@@ -246,6 +266,79 @@ class _Routes:
 
     def interrupt(self, session_id: str) -> Any:
         return self._send(Call("POST", f"/api/session/{session_id}/interrupt"))
+
+    def switch_model(self, session_id: str, model: dict[str, str]) -> Any:
+        return self._send(
+            Call("POST", f"/api/session/{session_id}/model", body={"model": model})
+        )
+
+    def switch_agent(self, session_id: str, agent: str) -> Any:
+        return self._send(
+            Call("POST", f"/api/session/{session_id}/agent", body={"agent": agent})
+        )
+
+    def list_models(self) -> Any:
+        return self._send(Call("GET", "/api/model"))
+
+    def list_agents(self) -> Any:
+        return self._send(Call("GET", "/api/agent"))
+
+    def list_providers(self) -> Any:
+        return self._send(Call("GET", "/api/provider"))
+
+    # Connector auth: the server keeps provider keys and OAuth tokens. Keys pass
+    # through the request body only; nothing here logs a body.
+
+    def list_integrations(self) -> Any:
+        return self._send(Call("GET", "/api/integration"))
+
+    def get_integration(self, integration_id: str) -> Any:
+        """Return one integration, or None: the server returns 200 with null data."""
+        return self._send(Call("GET", f"/api/integration/{integration_id}"))
+
+    # Every frame below these two methods, httpx's included, holds the secret, so
+    # Django's error reports (active when DEBUG is off) hide all of their variables.
+    @sensitive_variables()
+    def connect_key(self, integration_id: str, key: str, label: str = "") -> Any:
+        body = {"key": key}
+        if label:
+            body["label"] = label
+        return self._send(
+            Call("POST", f"/api/integration/{integration_id}/connect/key", body=body)
+        )
+
+    def start_oauth(
+        self,
+        integration_id: str,
+        method_id: str,
+        inputs: dict[str, str],
+        label: str = "",
+    ) -> Any:
+        body: dict[str, Any] = {"methodID": method_id, "inputs": inputs}
+        if label:
+            body["label"] = label
+        return self._send(
+            Call("POST", f"/api/integration/{integration_id}/connect/oauth", body=body)
+        )
+
+    def oauth_status(self, attempt_id: str) -> Any:
+        return self._send(Call("GET", f"/api/integration/attempt/{attempt_id}"))
+
+    @sensitive_variables()
+    def complete_oauth(self, attempt_id: str, code: str) -> Any:
+        return self._send(
+            Call(
+                "POST",
+                f"/api/integration/attempt/{attempt_id}/complete",
+                body={"code": code},
+            )
+        )
+
+    def cancel_oauth(self, attempt_id: str) -> Any:
+        return self._send(Call("DELETE", f"/api/integration/attempt/{attempt_id}"))
+
+    def remove_credential(self, credential_id: str) -> Any:
+        return self._send(Call("DELETE", f"/api/credential/{credential_id}"))
 
 
 def _collect_page(page: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:

@@ -60,6 +60,11 @@ urlpatterns = [
         name="part",
     ),
     path(
+        "sessions/<session_id:session_id>/model-agent/",
+        views.choose_model_agent,
+        name="model-agent",
+    ),
+    path(
         "sessions/<session_id:session_id>/questions/<question_id:question_id>/reply/",
         views.reply_question,
         name="question-reply",

@@ -17,6 +17,16 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from providers.catalog import (
+    defaults_for,
+    load_catalog,
+    model_ref,
+    model_value,
+    remember_choice,
+    start_loading_catalog,
+    switch_session,
+)
+from providers.forms import SessionChoiceForm
 from sessions.archive import load_archive, store_archive
 from sessions.forms import NewSessionForm, PromptForm, QuestionReplyForm
 from sessions.fragments import earlier_messages_html
@@ -98,13 +108,17 @@ def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return _render_dashboard(request, NewSessionForm())
+    return _render_dashboard(request)
 
 
 def _render_dashboard(
-    request: HttpRequest, form: NewSessionForm, status: int = 200
+    request: HttpRequest, form: NewSessionForm | None = None, status: int = 200
 ) -> HttpResponse:
+    """Render the dashboard with FORM, or a new form with the user's defaults."""
     client = get_client()
+    if form is None:
+        # The model list is slow to build on a cold server, so it loads alongside.
+        pending_catalog = start_loading_catalog(client)
     workspaces, recent, upstream_error = [], [], None
     try:
         workspaces = resolve_workspaces(client)
@@ -113,25 +127,32 @@ def _render_dashboard(
         )
     except OpenCodeError as error:
         upstream_error = error
+    if form is None:
+        catalog = pending_catalog.result()
+        initial = defaults_for(request.user, catalog)
+        form = NewSessionForm(catalog=catalog, initial=initial)
     context = {
         "form": form,
+        "upstream_error": upstream_error or form.catalog.error,
         "workspaces": workspaces,
         "recent_sessions": recent,
-        "upstream_error": upstream_error,
     }
     return render(request, "sessions/dashboard.html", context, status=status)
 
 
 @require_POST
 def new_session(request: HttpRequest) -> HttpResponse:
-    form = NewSessionForm(request.POST)
+    client = get_client()
+    form = NewSessionForm(request.POST, catalog=load_catalog(client))
     if not form.is_valid():
         return _render_dashboard(request, form, status=UNPROCESSABLE)
 
     directory = form.cleaned_data["workspace"]
-    client = get_client()
+    model, agent = form.cleaned_data["model"], form.cleaned_data["agent"]
     try:
-        session = client.create_session(directory)
+        session = client.create_session(
+            directory, model=model_ref(model) if model else None, agent=agent
+        )
         session_id = session["id"]
         record_action(request, Action.Kind.START, session_id, workspace=directory)
         admitted = client.send_prompt(session_id, form.cleaned_data["prompt"])
@@ -146,6 +167,7 @@ def new_session(request: HttpRequest) -> HttpResponse:
         workspace=directory,
         target_id=str((admitted or {}).get("id") or ""),
     )
+    remember_choice(request.user, model, agent)
     return redirect("sessions:detail", session_id=session_id)
 
 
@@ -190,6 +212,9 @@ def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
         form.claimed_by = claims.get(form.question.id, "")
     return {
         "session": session_summary(session),
+        "choice_form": SessionChoiceForm(catalog=load_catalog(client)),
+        "current_model": model_value(session.get("model")),
+        "current_agent": session.get("agent") or "",
         **_transcript_context(
             session_id, raw_messages, show_all, running=status != STATUS_IDLE
         ),
@@ -226,6 +251,7 @@ def _render_session(
     prompt_form: PromptForm | None = None,
     status: int = 200,
     replacing: QuestionReplyForm | None = None,
+    choice_form: SessionChoiceForm | None = None,
 ) -> HttpResponse:
     show_all = request.GET.get("all") == "1"
     try:
@@ -252,6 +278,8 @@ def _render_session(
         ]
     context["session_id"] = session_id
     context["prompt_form"] = prompt_form or PromptForm()
+    if choice_form is not None:
+        context["choice_form"] = choice_form
     return render(request, "sessions/session_detail.html", context, status=status)
 
 
@@ -461,3 +489,50 @@ def reject_question(
     return request_resolved(
         request, Action.Kind.REJECT, question, notice="Question dismissed."
     )
+
+
+def _choice_response(
+    request: HttpRequest,
+    session_id: str,
+    form: SessionChoiceForm,
+    status: int,
+    current: tuple[str, str] = ("", ""),
+) -> HttpResponse:
+    if request.htmx:
+        context = {
+            "session_id": session_id,
+            "choice_form": form,
+            "current_model": current[0],
+            "current_agent": current[1],
+            "choice_saved": status == 200,
+        }
+        return render(
+            request, "sessions/partials/session_choice.html", context, status=status
+        )
+    return _render_session(request, session_id, status=status, choice_form=form)
+
+
+@require_POST
+def choose_model_agent(request: HttpRequest, session_id: str) -> HttpResponse:
+    client = get_client()
+    form = SessionChoiceForm(request.POST, catalog=load_catalog(client))
+    if not form.is_valid():
+        return _choice_response(request, session_id, form, UNPROCESSABLE)
+    try:
+        session = client.get_session(session_id)
+        current = switch_session(
+            client, session, form.cleaned_data["model"], form.cleaned_data["agent"]
+        )
+    except OpenCodeNotFound:
+        raise Http404("No OpenCode session has this id") from None
+    except OpenCodeError as error:
+        form.add_error(None, f"{error.headline}: {error}")
+        return _choice_response(request, session_id, form, BAD_GATEWAY)
+
+    remember_choice(request.user, *current)
+    nudge_watcher(session_id)
+    if request.htmx:
+        fresh = SessionChoiceForm(catalog=form.catalog)
+        return _choice_response(request, session_id, fresh, 200, current)
+    messages.success(request, "Model and agent saved for this session.")
+    return redirect("sessions:detail", session_id=session_id)

@@ -30,6 +30,7 @@ from sessions.opencode import (
     AsyncOpenCodeClient,
     OpenCodeError,
     OpenCodeNotFound,
+    OpenCodeUnauthorized,
     new_async_client,
 )
 from sessions.teamwork import attribution_labels, claims_for
@@ -138,9 +139,7 @@ class SessionWatcher:
                 except OpenCodeError as error:
                     failures += 1
                     await self._publish_error(error)
-                    delay = min(
-                        FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures
-                    )
+                    delay = self._failure_delay(error, failures)
                 else:
                     failures = 0
                     idle_delay = self._next_idle_delay(status, idle_delay)
@@ -152,6 +151,14 @@ class SessionWatcher:
             logger.info(
                 "Poller stopped for %s after %d polls", self.session_id, self.polls
             )
+
+    @staticmethod
+    def _failure_delay(error: OpenCodeError, failures: int) -> float:
+        # Rejected credentials stay rejected until someone changes the settings, so
+        # the poller waits the longest backoff at once instead of climbing to it.
+        if isinstance(error, OpenCodeUnauthorized):
+            return FAILURE_BACKOFF_MAX
+        return min(FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures)
 
     @staticmethod
     def _next_idle_delay(status: str, previous: float) -> float:

@@ -19,6 +19,7 @@ from tests import fake_model
 REPO_DIR = Path(__file__).resolve().parent.parent
 OPENCODE_BIN = REPO_DIR / "node_modules" / ".bin" / "opencode"
 PASSWORD = "test-server-password"
+ENV_SAMPLE_KEY = "env-sample-key-not-real"
 
 
 @dataclass
@@ -57,7 +58,10 @@ def _write_config(home: Path, model_port: int) -> None:
                     "baseURL": f"http://127.0.0.1:{model_port}/v1",
                     "apiKey": "none",
                 },
-                "models": {"scripted": {"name": "Scripted"}},
+                "models": {
+                    "scripted": {"name": "Scripted"},
+                    "second": {"name": "Scripted Second"},
+                },
             }
         },
     }
@@ -86,6 +90,8 @@ def opencode_server(scripted_model, tmp_path_factory) -> Iterator[OpenCodeServer
         "HOME": str(home),
         "OPENCODE_DISABLE_MODELS_FETCH": "1",
         "OPENCODE_DISABLE_AUTOUPDATE": "1",
+        # Connects one integration through the environment, as a deployment would.
+        "DEEPSEEK_API_KEY": ENV_SAMPLE_KEY,
     }
     server = ManagedOpenCode(
         OPENCODE_BIN,
@@ -119,6 +125,13 @@ def owner(django_user_model):
 @pytest.fixture
 def teammate(django_user_model):
     return django_user_model.objects.create_user("lee", password="lee-password-1")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        "sam", password="sam-password-1", is_staff=True
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ tool message and replies from a fixed script, so tests get the same reply every 
 - prompt contains `[[todo]]`       -> `todowrite` tool with three items
 - prompt contains `[[slow]]`       -> 30 words, one every 100 ms
 - prompt contains `[[hostile]]`    -> markdown carrying script tags, handlers, links
+- prompt contains `[[model]]`      -> "Answered by model <the model id OpenCode sent>"
 - anything else                    -> "Scripted reply to: <prompt>"
 
 Run it alone with `python tests/fake_model.py PORT`.
@@ -145,6 +146,8 @@ def plan_reply(request: dict[str, Any]) -> dict[str, Any]:
         return {"words": SLOW_WORDS, "delay": 0.1}
     if name == "hostile":
         return {"text": HOSTILE_TEXT}
+    if name == "model":
+        return {"text": f"Answered by model {request.get('model')}"}
     # Only the user's own words, without OpenCode's wrapping, keep replies short.
     return {"text": f"Scripted reply to: {prompt.strip()[:200]}"}
 

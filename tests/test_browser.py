@@ -207,3 +207,33 @@ def test_answer_from_inbox(page: Page):
         '"Which branch name?"="release/2.0"'
     )
     expect(page.locator("#transcript")).to_contain_text("answered by casey")
+
+
+
+
+def test_provider_search_and_model_switch(page: Page):
+    log_in(page)
+    page.get_by_role("link", name="Providers").click()
+    page.evaluate("window.notReloaded = true")
+    page.get_by_label("Search providers").fill("groq")
+    expect(page.locator("#integration-results")).to_contain_text("1 of ")
+    expect(page.locator("#integration-results")).not_to_contain_text("OpenAI")
+    expect(page).to_have_url(re.compile(r"/providers/\?q=groq"))
+    assert page.evaluate("window.notReloaded") is True
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "providers-search.png"), full_page=True)
+
+    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_label("Prompt").fill("hello from the browser")
+    page.get_by_role("button", name="Start session").click()
+    expect(page).to_have_url(re.compile(r"/sessions/ses_\w+/$"))
+    page.evaluate("window.notReloaded = true")
+    choice = page.locator("#session-choice")
+    choice.get_by_label("Model").select_option("scripted/second")
+    choice.get_by_label("Agent").select_option("plan")
+    choice.get_by_role("button", name="Switch").click()
+
+    expect(page.locator("#session-choice")).to_contain_text("Model: scripted/second")
+    expect(page.locator("#transcript")).to_contain_text("Switched to agent plan")
+    assert page.evaluate("window.notReloaded") is True
+    page.screenshot(path=str(ARTIFACTS / "session-switched.png"), full_page=True)

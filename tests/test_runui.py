@@ -64,7 +64,10 @@ def test_runui_starts_everything(opencode_server, tmp_path):
         password = password_file.read_text().strip()
         assert password_file.stat().st_mode & 0o077 == 0, "only the owner may read it"
 
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+        # The first dashboard waits for a cold OpenCode server (location and model
+        # list). That took 2 to 6 s on 2 cores at a load average of 8, and httpx
+        # gives up after 5 s by default.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as browser:
             login = browser.get("/accounts/login/")
             browser.post(
                 "/accounts/login/",
