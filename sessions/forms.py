@@ -84,11 +84,19 @@ class QuestionReplyForm(forms.Form):
                 chosen = [chosen]
             custom = cleaned.get(f"custom-{item.index}") or ""
             answer = list(chosen) + ([custom] if custom else [])
-            if not answer:
+            if f"custom-{item.index}" in self.errors:
+                pass  # the custom field's own error says what is wrong
+            elif not answer:
                 self.add_error(
                     f"answer-{item.index}",
                     "Choose an option"
                     + (" or type your own answer." if item.custom else "."),
+                )
+            elif not item.multiple and len(answer) > 1:
+                self.add_error(
+                    f"custom-{item.index}",
+                    "This question takes one answer: choose an option or type your "
+                    "own, not both.",
                 )
             answers.append(answer)
         self.answers = answers

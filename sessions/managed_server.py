@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import threading
@@ -20,6 +22,19 @@ START_TIMEOUT = 60.0
 # Pause (seconds) before restarting a server that exited, doubled per quick exit.
 RESTART_DELAY_MIN = 1.0
 RESTART_DELAY_MAX = 30.0
+
+
+def die_with_parent() -> None:
+    """Ask Linux to stop this child process when its parent dies (PR_SET_PDEATHSIG).
+
+    Runs in the child between fork and exec. Elsewhere it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -86,6 +101,7 @@ class ManagedOpenCode:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def wait_until_healthy(self, timeout: float = START_TIMEOUT) -> None:

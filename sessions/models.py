@@ -28,6 +28,8 @@ class Action(models.Model):
     call_id = models.CharField(max_length=200, blank=True)
     # The permission reply chosen: once, always or reject.
     reply = models.CharField(max_length=16, blank=True)
+    # For a start: the first line of the first prompt, to name untitled sessions.
+    summary = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

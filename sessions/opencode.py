@@ -7,6 +7,7 @@ after `OPENCODE_TIMEOUT` seconds and turn failures into the few exception types 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -108,7 +109,24 @@ def _error_from(response: httpx.Response, call: Call) -> OpenCodeError:
     )
 
 
-def _decode(response: httpx.Response, call: Call) -> Any:
+# What replaces the server password wherever OpenCode's output contains it.
+REDACTED = "[hidden]"
+
+
+def redact_json(text: str, secret: str) -> str:
+    """Replace SECRET, as it is written inside JSON strings, in the JSON TEXT."""
+    if not secret:
+        return text
+    written = json.dumps(secret, ensure_ascii=False)[1:-1]
+    return text.replace(written, REDACTED) if written in text else text
+
+
+def _decode(response: httpx.Response, call: Call, secret: str = "") -> Any:
+    """Parse a response, hiding SECRET (the server password) wherever it appears.
+
+    OpenCode 1.18.33 keeps its password in its own environment, which the agent's
+    shell inherits, so a command such as `env` prints it into the transcript.
+    """
     if response.status_code >= 400:
         error = _error_from(response, call)
         log = logger.info if isinstance(error, OpenCodeNotFound) else logger.warning
@@ -117,7 +135,7 @@ def _decode(response: httpx.Response, call: Call) -> Any:
     if response.status_code == 204 or not response.content:
         return None
     try:
-        payload = response.json()
+        payload = json.loads(redact_json(response.text, secret))
     except ValueError as error:
         logger.warning("OpenCode %s %s returned invalid JSON", call.method, call.path)
         raise OpenCodeUpstreamError(
@@ -132,9 +150,14 @@ def _decode(response: httpx.Response, call: Call) -> Any:
 def _transport_error(error: httpx.TransportError, call: Call) -> OpenCodeError:
     if isinstance(error, httpx.TimeoutException):
         logger.warning("OpenCode %s %s timed out", call.method, call.path)
-        return OpenCodeTimeout(f"OpenCode did not answer {call.path} in time")
+        return OpenCodeTimeout(
+            f"no response to {call.path} within OPENCODE_TIMEOUT seconds"
+        )
     logger.warning("OpenCode %s %s failed: %s", call.method, call.path, error)
-    return OpenCodeUnreachable(f"OpenCode is unreachable: {type(error).__name__}")
+    return OpenCodeUnreachable(
+        f"the connection to OPENCODE_URL failed ({type(error).__name__}); "
+        "check that the server is running"
+    )
 
 
 class _Routes:
@@ -377,6 +400,7 @@ class OpenCodeClient(_Routes):
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self.secret = password
         self.http = httpx.Client(
             transport=transport,
             **_client_options(base_url, username, password, timeout),
@@ -389,7 +413,7 @@ class OpenCodeClient(_Routes):
             )
         except httpx.TransportError as error:
             raise _transport_error(error, call) from error
-        return _decode(response, call)
+        return _decode(response, call, self.secret)
 
     def all_messages(self, session_id: str) -> list[dict[str, Any]]:
         """Walk every page of a session's messages, oldest first."""
@@ -415,6 +439,7 @@ class AsyncOpenCodeClient(_Routes):
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self.secret = password
         self.http = httpx.AsyncClient(
             transport=transport,
             **_client_options(base_url, username, password, timeout),
@@ -427,7 +452,7 @@ class AsyncOpenCodeClient(_Routes):
             )
         except httpx.TransportError as error:
             raise _transport_error(error, call) from error
-        return _decode(response, call)
+        return _decode(response, call, self.secret)
 
     async def all_messages(self, session_id: str) -> list[dict[str, Any]]:
         """Walk every page of a session's messages, oldest first."""

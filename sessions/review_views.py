@@ -53,12 +53,19 @@ class HistoryFilterForm(forms.Form):
 
 
 def _sessions_started_by(
-    username: str, directory: str, page_number: int
+    username: str, directory: str, query: str, page_number: int
 ) -> tuple[list[SessionSummary], Any]:
-    """List, newest first, the sessions a teammate started through this dashboard."""
+    """List, newest first, the sessions a teammate started through this dashboard.
+
+    QUERY, when given, keeps the sessions whose archived title or transcript
+    contains it.
+    """
     starts = Action.objects.filter(kind=Action.Kind.START, user__username=username)
     if directory:
         starts = starts.filter(workspace=directory)
+    if query:
+        matching = search_archives(query, directory).values("session_id")
+        starts = starts.filter(session_id__in=matching)
     page = Paginator(starts.order_by("-created_at"), SESSIONS_PER_PAGE).get_page(
         page_number
     )
@@ -97,7 +104,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
     try:
         if teammate:
             sessions, page = _sessions_started_by(
-                teammate, directory, form.cleaned_data["page"] or 1
+                teammate, directory, query, form.cleaned_data["page"] or 1
             )
             context["paginator_page"] = page
         else:
@@ -129,16 +136,35 @@ def session_list(request: HttpRequest) -> HttpResponse:
     return render(request, "sessions/session_list.html", context)
 
 
+class TranscriptUnavailable(Exception):
+    """OpenCode failed and no archive of the session exists."""
+
+    def __init__(self, error: OpenCodeError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _transcript_source(session_id: str) -> tuple[dict, list, SessionArchive | None]:
-    """Return the session and its messages from OpenCode, or else from the archive."""
+    """Return the session and its messages from OpenCode, or else from the archive.
+
+    Raises Http404 when neither has the session, and TranscriptUnavailable when
+    OpenCode failed some other way and there is no archive to fall back on.
+    """
     try:
         client = get_client()
         return client.get_session(session_id), client.all_messages(session_id), None
-    except OpenCodeError:
+    except OpenCodeError as error:
         archive = load_archive(session_id)
-        if archive is None:
+        if archive is not None:
+            return archive.session, archive.messages, archive
+        if isinstance(error, OpenCodeNotFound):
             raise Http404("No session or archive has this id") from None
-        return archive.session, archive.messages, archive
+        raise TranscriptUnavailable(error) from error
+
+
+def _unavailable(request: HttpRequest, problem: TranscriptUnavailable) -> HttpResponse:
+    context = {"error": problem.error}
+    return render(request, "sessions/unavailable.html", context, status=502)
 
 
 def _find_message(session_id: str, message_id: str) -> dict[str, Any]:
@@ -162,7 +188,10 @@ def earlier_messages(request: HttpRequest, session_id: str) -> HttpResponse:
     before = request.GET.get("before", "")
     if not MESSAGE_ID.fullmatch(before):
         return HttpResponse("The before parameter must be a message id.", status=400)
-    _, messages, _ = _transcript_source(session_id)
+    try:
+        _, messages, _ = _transcript_source(session_id)
+    except TranscriptUnavailable as problem:
+        return _unavailable(request, problem)
     ids = [message.get("id") for message in messages]
     if before not in ids:
         raise Http404("No message has this id")
@@ -199,7 +228,10 @@ def part_text(
 
 @require_GET
 def export_markdown(request: HttpRequest, session_id: str) -> HttpResponse:
-    session, messages, _ = _transcript_source(session_id)
+    try:
+        session, messages, _ = _transcript_source(session_id)
+    except TranscriptUnavailable as problem:
+        return _unavailable(request, problem)
     response = HttpResponse(
         transcript_markdown(session, messages),
         content_type="text/markdown; charset=utf-8",
@@ -210,7 +242,10 @@ def export_markdown(request: HttpRequest, session_id: str) -> HttpResponse:
 
 @require_GET
 def export_json(request: HttpRequest, session_id: str) -> HttpResponse:
-    session, messages, archive = _transcript_source(session_id)
+    try:
+        session, messages, archive = _transcript_source(session_id)
+    except TranscriptUnavailable as problem:
+        return _unavailable(request, problem)
     payload = {
         "session": session,
         "messages": messages,

@@ -117,6 +117,26 @@ def reply_permission(
 
 @require_POST
 def claim(request: HttpRequest, session_id: str, request_id: str) -> HttpResponse:
+    client = get_client()
+    try:
+        pending = [
+            *client.list_questions(session_id),
+            *client.list_permissions(session_id),
+        ]
+    except OpenCodeError as error:
+        return upstream_failure(request, session_id, f"{error.headline}: {error}")
+    if request_id not in {item.get("id") for item in pending}:
+        notice = "This request is no longer pending, so there is nothing to claim."
+        if request.htmx:
+            context = {
+                "session_id": session_id,
+                "request_id": request_id,
+                "notice": notice,
+            }
+            return render(request, "sessions/partials/claim.html", context, status=409)
+        messages.info(request, notice)
+        return redirect(back_url(request, session_id))
+
     claim_request(request_id, session_id, request.user)
     nudge_watcher(session_id)
     if request.htmx:

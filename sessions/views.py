@@ -62,6 +62,8 @@ UNPROCESSABLE = 422
 BAD_GATEWAY = 502
 
 RECENT_SESSIONS = 10
+# OpenCode names a session this way until a title is generated for it.
+DEFAULT_TITLE_PREFIX = "New session - "
 # Seconds after an interrupt during which a still-working session reads "stopping".
 STOPPING_WINDOW = 60
 
@@ -95,14 +97,24 @@ def _workspace_of(session_id: str) -> str:
         return ""
 
 
+def first_line(text: str, limit: int = 120) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
-    """Set each session's `started_by` to the teammate who started it from here."""
+    """Set who started each session here, and name untitled ones by their prompt."""
     starts = Action.objects.filter(
         kind=Action.Kind.START, session_id__in=[session.id for session in sessions]
     ).select_related("user")
-    starters = {start.session_id: str(start.user or "") for start in starts}
+    by_session = {start.session_id: start for start in starts}
     for session in sessions:
-        session.started_by = starters.get(session.id, "")
+        start = by_session.get(session.id)
+        if start is None:
+            continue
+        session.started_by = str(start.user or "")
+        if session.title.startswith(DEFAULT_TITLE_PREFIX) and start.summary:
+            session.title = start.summary
     return sessions
 
 
@@ -154,7 +166,13 @@ def new_session(request: HttpRequest) -> HttpResponse:
             directory, model=model_ref(model) if model else None, agent=agent
         )
         session_id = session["id"]
-        record_action(request, Action.Kind.START, session_id, workspace=directory)
+        record_action(
+            request,
+            Action.Kind.START,
+            session_id,
+            workspace=directory,
+            summary=first_line(form.cleaned_data["prompt"]),
+        )
         admitted = client.send_prompt(session_id, form.cleaned_data["prompt"])
     except OpenCodeError as error:
         form.add_error(None, f"{error.headline}: {error}")
@@ -211,7 +229,7 @@ def _session_context(session_id: str, show_all: bool = False) -> dict[str, Any]:
     for form in question_forms:
         form.claimed_by = claims.get(form.question.id, "")
     return {
-        "session": session_summary(session),
+        "session": attach_starters([session_summary(session)])[0],
         "choice_form": SessionChoiceForm(catalog=load_catalog(client)),
         "current_model": model_value(session.get("model")),
         "current_agent": session.get("agent") or "",
@@ -236,7 +254,7 @@ def _archived_context(
     archive: SessionArchive, error: OpenCodeError, show_all: bool
 ) -> dict[str, Any]:
     return {
-        "session": session_summary(archive.session),
+        "session": attach_starters([session_summary(archive.session)])[0],
         **_transcript_context(archive.session_id, archive.messages, show_all),
         "question_forms": [],
         "status": "",
@@ -260,7 +278,7 @@ def _render_session(
         archive = load_archive(session_id)
         if archive is not None:
             context = _archived_context(archive, error, show_all)
-        elif isinstance(error, OpenCodeNotFound):
+        elif isinstance(error, OpenCodeNotFound) and prompt_form is None:
             raise Http404("No OpenCode session has this id") from None
         else:
             # The page still renders, with what was typed, so nothing is lost.
@@ -307,7 +325,8 @@ def send_prompt(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         admitted = get_client().send_prompt(session_id, form.cleaned_data["prompt"])
     except OpenCodeNotFound:
-        raise Http404("No OpenCode session has this id") from None
+        form.add_error(None, "This session no longer exists on the OpenCode server.")
+        return _composer_response(request, session_id, form, 404)
     except OpenCodeError as error:
         form.add_error(None, f"{error.headline}: {error}")
         return _composer_response(request, session_id, form, BAD_GATEWAY)

@@ -188,3 +188,68 @@ def test_login_rate_limited(client, owner):
     assert "Too many failed logins" in blocked.content.decode()
     assert 'value="dana"' in blocked.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_server_password_never_shown(owner_client, opencode_settings, opencode_server):
+    session_id = start_session(owner_client, opencode_server, "leak [[bash:env]]")
+
+    page = wait_for_page(owner_client, session_id, "Tool result received")
+    exported = owner_client.get(f"/sessions/{session_id}/export.json").content.decode()
+
+    assert opencode_server.password not in page
+    assert opencode_server.password not in exported
+    assert "OPENCODE_SERVER_PASSWORD=[hidden]" in page
+
+
+def test_prompt_to_deleted_session_keeps_text(
+    owner_client, opencode_settings, opencode_server
+):
+    session_id = start_session(owner_client, opencode_server, "short-lived")
+    httpx.delete(
+        f"{opencode_server.url}/session/{session_id}",
+        auth=("opencode", opencode_server.password),
+    ).raise_for_status()
+
+    response = owner_client.post(
+        f"/sessions/{session_id}/prompt/",
+        {"prompt": "my careful follow-up"},
+        headers={"HX-Request": "true"},
+    )
+
+    text = response.content.decode()
+    assert response.status_code == 404
+    assert "my careful follow-up</textarea>" in text
+    assert "This session no longer exists on the OpenCode server." in text
+
+
+def test_single_choice_with_custom_refused(
+    owner_client, opencode_settings, opencode_server, api
+):
+    from tests.test_flow import wait_for_question
+
+    session_id = start_session(owner_client, opencode_server, "go [[ask-multi]]")
+    question_id = wait_for_question(api, session_id)["id"]
+
+    response = owner_client.post(
+        f"/sessions/{session_id}/questions/{question_id}/reply/",
+        {"answer-0": ["Lint"], "answer-1": "main", "custom-1": "also mine"},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 422
+    assert "takes one answer" in response.content.decode()
+    assert api.list_questions(session_id)
+
+
+def test_claim_of_unknown_request_refused(
+    owner_client, opencode_settings, opencode_server
+):
+    session_id = start_session(owner_client, opencode_server, "nothing pending")
+
+    response = owner_client.post(
+        f"/sessions/{session_id}/claim/que_AAAAAAAAAAAAAAAAAAAAAAAAAA/",
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 409
+    assert "no longer pending" in response.content.decode()

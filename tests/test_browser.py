@@ -209,8 +209,6 @@ def test_answer_from_inbox(page: Page):
     expect(page.locator("#transcript")).to_contain_text("answered by casey")
 
 
-
-
 def test_provider_search_and_model_switch(page: Page):
     log_in(page)
     page.get_by_role("link", name="Providers").click()
@@ -237,3 +235,22 @@ def test_provider_search_and_model_switch(page: Page):
     expect(page.locator("#transcript")).to_contain_text("Switched to agent plan")
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=str(ARTIFACTS / "session-switched.png"), full_page=True)
+
+
+def test_pushed_card_keeps_choices(page: Page):
+    log_in(page)
+    page.get_by_label("Prompt").fill("Choose [[ask-multi]]")
+    page.get_by_role("button", name="Start session").click()
+    card = page.locator("#questions section.question")
+    expect(card).to_have_count(1)
+    card.get_by_label("Lint").check()
+    card.get_by_label("Your own answer").fill("half-typed")
+
+    # A claim makes the server push a fresh copy of the card to every viewer.
+    claim_url = card.locator("div.claim form").get_attribute("action")
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    page.request.post(claim_url, headers={"X-CSRFToken": token, "Referer": page.url})
+
+    expect(card).to_contain_text("casey is on it")
+    expect(card.get_by_label("Lint")).to_be_checked()
+    expect(card.get_by_label("Your own answer")).to_have_value("half-typed")

@@ -204,3 +204,14 @@ def test_pages_learn_when_opencode_returns(owner_client, proxied, proxy):
     assert "HX-Trigger" not in still_down
     assert back["HX-Trigger"] == "upstream-recovered"
     assert "banner-error" not in back.content.decode()
+
+
+@pytest.mark.django_db
+def test_export_without_archive_explains(owner_client, proxied, proxy, opencode_server):
+    session_id = start_session(owner_client, opencode_server, "not archived yet")
+    proxy.mode = "drop"
+
+    response = owner_client.get(f"/sessions/{session_id}/export.md")
+
+    assert response.status_code == 502
+    assert "OpenCode is unreachable" in response.content.decode()

@@ -295,3 +295,19 @@ def test_reject_without_javascript(
     assert response.redirect_chain == [(f"/sessions/{session_id}/", 302)]
     assert "Question dismissed." in response.content.decode()
     wait_for(lambda: not api.list_questions(session_id))
+
+
+def test_untitled_session_named_by_prompt(
+    owner_client, opencode_settings, opencode_server
+):
+    session_id = start_session(
+        owner_client, opencode_server, "Fix the login bug\nDetails"
+    )
+
+    listing = owner_client.get("/sessions/").content.decode()
+    page = owner_client.get(f"/sessions/{session_id}/").content.decode()
+
+    assert (
+        f'<a href="/sessions/{session_id}/" dir="auto">Fix the login bug</a>' in listing
+    )
+    assert ">Fix the login bug</h1>" in page

@@ -173,3 +173,12 @@ def test_missing_url_is_unreachable(settings):
 
     with pytest.raises(opencode.OpenCodeUnreachable, match="OPENCODE_URL is not set"):
         opencode.get_client()
+
+
+def test_server_password_hidden_in_output():
+    body = {"data": [{"type": "user", "text": "OPENCODE_SERVER_PASSWORD=secret"}]}
+
+    client = client_answering(lambda request: httpx.Response(200, json=body))
+
+    [message] = client.list_questions("ses_AAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert message["text"] == "OPENCODE_SERVER_PASSWORD=[hidden]"

@@ -307,3 +307,18 @@ def test_filter_by_teammate(
     assert f'href="/sessions/{mine}/"' in text
     assert f'href="/sessions/{theirs}/"' not in text
     assert "started by dana" in text
+
+
+def test_teammate_filter_honours_search(
+    owner_client, opencode_settings, opencode_server
+):
+    session_id = start_session(owner_client, opencode_server, "remember the walrus")
+    wait_for_archive(owner_client, session_id)
+
+    found = owner_client.get("/sessions/?teammate=dana&q=walrus").content.decode()
+    missing = owner_client.get(
+        "/sessions/?teammate=dana&q=nothingmatches"
+    ).content.decode()
+
+    assert f'href="/sessions/{session_id}/"' in found
+    assert f'href="/sessions/{session_id}/"' not in missing

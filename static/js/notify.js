@@ -57,6 +57,7 @@
     readSessionCards();
   });
   document.addEventListener("htmx:afterSettle", readInbox);
+  document.addEventListener("htmx:load", readInbox);
   document.addEventListener("htmx:wsAfterMessage", readSessionCards);
 })();
 
@@ -66,9 +67,14 @@
   "use strict";
 
   function hasUnsavedInput() {
-    var fields = document.querySelectorAll("textarea, input[type=text], input[type=search]");
+    var fields = document.querySelectorAll("textarea, input");
     for (var i = 0; i < fields.length; i++) {
-      if (fields[i].value !== fields[i].defaultValue) return true;
+      var field = fields[i];
+      if (field.type === "checkbox" || field.type === "radio") {
+        if (field.checked !== field.defaultChecked) return true;
+      } else if (field.type !== "hidden" && field.value !== field.defaultValue) {
+        return true;
+      }
     }
     return false;
   }

@@ -28,9 +28,12 @@
       var date = new Date(nodes[i].getAttribute("datetime"));
       if (isNaN(date.getTime())) continue;
       nodes[i].title = absolute.format(date);
-      nodes[i].textContent = nodes[i].hasAttribute("data-relative")
-        ? describe(date)
-        : date.toLocaleTimeString();
+      var sameDay = date.toDateString() === new Date().toDateString();
+      if (nodes[i].hasAttribute("data-relative")) {
+        nodes[i].textContent = describe(date);
+      } else {
+        nodes[i].textContent = sameDay ? date.toLocaleTimeString() : absolute.format(date);
+      }
     }
   }
 

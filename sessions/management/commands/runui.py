@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -14,7 +17,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from opencode_ui.local_secret import read_or_create_secret
-from sessions.managed_server import ManagedOpenCode
+from sessions.managed_server import ManagedOpenCode, die_with_parent
+
+logger = logging.getLogger(__name__)
+
+# Seconds to wait before starting daphne again after it died.
+DAPHNE_RESTART_DELAY = 1.0
 
 FIRST_ADMIN = "admin"
 
@@ -48,30 +56,36 @@ class Command(BaseCommand):
         address = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(f"OpenCode UI is starting on {address}")
         self.stdout.write(f"Workspaces: {', '.join(settings.OPENCODE_WORKSPACES)}")
-        daphne = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                options["host"],
-                "-p",
-                str(options["port"]),
-                "opencode_ui.asgi:application",
-            ],  # fmt: skip
-            env=environment,
-        )
-        signal.signal(signal.SIGTERM, lambda *_: daphne.terminate())
-        try:
-            code = daphne.wait()
-        except KeyboardInterrupt:
+        command = [
+            sys.executable, "-m", "daphne",
+            "-b", options["host"], "-p", str(options["port"]),
+            "opencode_ui.asgi:application",
+        ]  # fmt: skip
+        stopping = threading.Event()
+        daphne = _start_child(command, environment)
+
+        def request_stop(*_: object) -> None:
+            stopping.set()
             daphne.terminate()
-            code = _wait_or_kill(daphne)
+
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while True:
+                code = daphne.wait()
+                if stopping.is_set():
+                    break
+                # daphne died on its own: serve again instead of taking OpenCode
+                # and its running agents down with it.
+                logger.error("daphne exited with code %s; restarting it", code)
+                time.sleep(DAPHNE_RESTART_DELAY)
+                daphne = _start_child(command, environment)
+        except KeyboardInterrupt:
+            stopping.set()
+            daphne.terminate()
+            _wait_or_kill(daphne)
         finally:
             if managed is not None:
                 managed.stop()
-        if code not in (0, -signal.SIGTERM):
-            raise CommandError(f"daphne exited with code {code}")
 
     def _ensure_first_admin(self) -> None:
         users = get_user_model()
@@ -108,6 +122,11 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         self.stdout.write(f"OpenCode server on {managed.url} (log: {managed.log_path})")
         return managed
+
+
+def _start_child(command: list[str], environment: dict[str, str]) -> subprocess.Popen:
+    """Start COMMAND so that it dies with this process, even if this one is killed."""
+    return subprocess.Popen(command, env=environment, preexec_fn=die_with_parent)
 
 
 def _wait_or_kill(process: subprocess.Popen, timeout: float = 15.0) -> int:
