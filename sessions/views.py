@@ -33,6 +33,7 @@ from sessions.fragments import earlier_messages_html
 from sessions.history import Cursor, build_history_page
 from sessions.models import Action, Resolution, SessionArchive
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
+from sessions.rendering import strip_terminal_codes
 from sessions.teamwork import (
     AlreadyResolved,
     attribution_labels,
@@ -98,6 +99,7 @@ def _workspace_of(session_id: str) -> str:
 
 
 def first_line(text: str, limit: int = 120) -> str:
+    text = strip_terminal_codes(text)
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

@@ -141,3 +141,13 @@ def test_sidebar_links_filter_workspace(owner_client, opencode_settings):
     alpha = opencode_settings.OPENCODE_WORKSPACES[0]
     page = owner_client.get("/").content.decode()
     assert f'href="/sessions/?workspace={quote(alpha)}"' in page
+
+
+def test_code_colours_follow_chosen_theme(owner_client):
+    stylesheet = owner_client.get("/highlight.css").content.decode()
+    media = stylesheet.index("@media (prefers-color-scheme: dark)")
+    chosen = stylesheet.index(':root[data-theme="dark"] .highlight')
+    system = stylesheet.index(':root[data-theme="system"] .highlight')
+    # A picked dark theme needs no media query, the system theme does.
+    assert chosen < media < system
+    assert ':root[data-theme="light"]' not in stylesheet
