@@ -149,6 +149,9 @@ OPENCODE_TIMEOUT = env.get_float("OPENCODE_TIMEOUT", 10.0)
 # longest pause the backoff reaches while it is idle.
 OPENCODE_POLL_ACTIVE = env.get_float("OPENCODE_POLL_ACTIVE", 0.5)
 OPENCODE_POLL_IDLE_MAX = env.get_float("OPENCODE_POLL_IDLE_MAX", 10.0)
+# With REDIS_URL set, one process polls each watched session under a Redis lease
+# that expires this many seconds after its holder stops renewing it (on a crash).
+POLLER_LEASE_TTL = env.get_float("OPENCODE_UI_LEASE_TTL", 5.0)
 # Seconds a working session may show no new output before the page calls it stuck.
 OPENCODE_STUCK_AFTER = env.get_float("OPENCODE_STUCK_AFTER", 120.0)
 

@@ -43,6 +43,3 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def session_fragment(self, event: dict) -> None:
         await self.send(text_data=event["html"])
-
-    async def session_nudge(self, event: dict) -> None:
-        registry.nudge(self.session_id, stopping=bool(event.get("stopping")))

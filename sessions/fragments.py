@@ -2,14 +2,14 @@
 
 Every fragment is an htmx out-of-band swap keyed by a stable DOM id, so the
 WebSocket extension can place it: `msg-<id>`, `question-<id>`, `session-status`,
-`transcript`, `questions` and `upstream-banner`.
+`transcript`, `questions`, `upstream-banner` and `stream-<message id>-<part id>`.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from sessions.forms import QuestionReplyForm
@@ -112,3 +112,17 @@ def replace_children_html(container_id: str, rendered_html: str) -> str:
 
 def delete_html(dom_id: str) -> str:
     return format_html('<div id="{}" hx-swap-oob="delete"></div>', dom_id)
+
+
+def streamed_text_html(text: str) -> str:
+    """Show streamed text as plain escaped text until its part ends and is rendered."""
+    return escape(text).replace("\n", "<br>")
+
+
+def stream_delta_html(dom_id: str, delta: str) -> str:
+    """Append one streamed chunk of text to the element DOM_ID."""
+    return format_html(
+        '<span id="{}" hx-swap-oob="beforeend">{}</span>',
+        dom_id,
+        mark_safe(streamed_text_html(delta)),
+    )

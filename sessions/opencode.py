@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ INTEGRATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 # The message route serves at most 200 messages a page.
 MESSAGE_PAGE_LIMIT = 200
+# The server-wide event stream (server-sent events) of every session.
+EVENT_STREAM_PATH = "/api/event"
 
 
 class OpenCodeError(Exception):
@@ -465,8 +468,48 @@ class AsyncOpenCodeClient(_Routes):
             cursor = _collect_page(page, messages)
         return messages
 
+    async def events(
+        self, read_timeout: float, on_open: Callable[[], None] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield each event of the server-wide event stream until it ends.
+
+        ON_OPEN is called once the server accepted the stream. Only `data:` lines
+        are read, each one JSON event. A silence longer than READ_TIMEOUT seconds
+        raises OpenCodeTimeout, so a dead connection is noticed.
+        """
+        call = Call("GET", EVENT_STREAM_PATH)
+        timeout = httpx.Timeout(self.http.timeout.connect, read=read_timeout)
+        headers = {"Accept": "text/event-stream"}
+        try:
+            async with self.http.stream(
+                "GET", EVENT_STREAM_PATH, headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _decode(response, call)
+                if on_open is not None:
+                    on_open()
+                async for line in response.aiter_lines():
+                    # Streamed text can carry the password as other output does.
+                    event = _parse_event_line(redact_json(line, self.secret))
+                    if event is not None:
+                        yield event
+        except httpx.TransportError as error:
+            raise _transport_error(error, call) from error
+
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _parse_event_line(line: str) -> dict[str, Any] | None:
+    if not line.startswith("data:"):
+        return None
+    try:
+        event = json.loads(line[5:])
+    except ValueError:
+        logger.warning("OpenCode sent an event that is not JSON: %.200s", line)
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def _settings_options() -> dict[str, Any]:

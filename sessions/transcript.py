@@ -71,6 +71,11 @@ class PartView:
     kind: str  # text, reasoning, tool, shell or unknown
     index: int = 0  # position in the message's content, for the part's own page
     html: str = ""
+    # A text part still being written: `html` holds the text streamed so far, and
+    # `dom_id` names the element that streamed deltas are appended to.
+    streaming: bool = False
+    id: str = ""
+    dom_id: str = ""
     tool_name: str = ""
     tool_status: str = ""
     tool_input: str = ""
@@ -168,6 +173,11 @@ def _tool_error(state: dict[str, Any]) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error.get("type") or "")
     return str(error or "")
+
+
+def stream_dom_id(message_id: str, part_id: str) -> str:
+    """Name the element of a text part that streamed deltas are appended to."""
+    return f"stream-{message_id}-{part_id}"
 
 
 def looks_binary(text: str) -> bool:
@@ -378,6 +388,8 @@ def _message_view(message: dict[str, Any]) -> MessageView:
             for index, part in enumerate(message.get("content") or [])
             if isinstance(part, dict)
         ]
+        if view.completed is None:
+            _mark_streaming_parts(view, message.get("content") or [])
         error = message.get("error")
         if isinstance(error, dict):
             view.error = str(error.get("message") or error.get("type") or "error")
@@ -398,6 +410,23 @@ def _message_view(message: dict[str, Any]) -> MessageView:
     else:
         view.parts = [PartView(kind="unknown", raw=_pretty_json(message))]
     return view
+
+
+def _mark_streaming_parts(view: MessageView, content: list[Any]) -> None:
+    """Mark the empty text parts of an unfinished message as still streaming.
+
+    The message routes show a text part's text only once it ends; until then its
+    words arrive on the event stream.
+    """
+    raw_parts = [part for part in content if isinstance(part, dict)]
+    for raw, part in zip(raw_parts, view.parts, strict=True):
+        if part.kind != "text" or raw.get("text"):
+            continue
+        part_id = str(raw.get("id") or "")
+        if part_id:
+            part.streaming = True
+            part.id = part_id
+            part.dom_id = stream_dom_id(view.id, part_id)
 
 
 def _custom_flags_by_call(messages: list[dict[str, Any]]) -> dict[str, list[Any]]:

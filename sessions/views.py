@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -52,7 +51,7 @@ from sessions.transcript import (
     session_status,
     session_summary,
 )
-from sessions.watch import group_name
+from sessions.watch import request_poll
 from sessions.workspaces import resolve_workspaces
 
 logger = logging.getLogger(__name__)
@@ -71,9 +70,7 @@ STOPPING_WINDOW = 60
 
 def nudge_watcher(session_id: str, stopping: bool = False) -> None:
     """Ask the session's poller, in whichever process runs it, to poll now."""
-    async_to_sync(get_channel_layer().group_send)(
-        group_name(session_id), {"type": "session.nudge", "stopping": stopping}
-    )
+    async_to_sync(request_poll)(session_id, stopping)
 
 
 def record_action(
@@ -99,6 +96,7 @@ def _workspace_of(session_id: str) -> str:
 
 
 def first_line(text: str, limit: int = 120) -> str:
+    """Return TEXT's first line, without control characters, cut to LIMIT."""
     text = strip_terminal_codes(text)
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"

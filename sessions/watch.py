@@ -1,10 +1,18 @@
 """The poller: one watcher per watched session, shared by all of its viewers.
 
-A watcher polls OpenCode for the session's messages, pending questions and run
-state, keeps what it last sent, and publishes only the changed fragments to the
-session's channel-layer group. Consumers join and leave through `registry`. The
-first viewer starts the watcher and the last one to leave cancels it, so upstream
-requests grow with watched sessions, not with viewers.
+A watcher polls OpenCode for the session's messages and pending questions, keeps
+what it last sent, and publishes only the changed fragments to the session's
+channel-layer group. Consumers join and leave through `registry`. The first viewer
+starts the watcher and the last one to leave cancels it, so upstream requests grow
+with watched sessions, not with viewers.
+
+While any session is watched the registry also runs what the watchers of the
+process share. One reader of OpenCode's event stream sends streamed text straight
+to viewers and wakes the session's poller on other events. One
+`GET /api/session/active` per tick serves every poller. A control channel carries
+nudges and full-state requests from other processes. With several processes
+(REDIS_URL set) each watcher polls only while it holds the session's lease, so one
+process polls each session.
 """
 
 from __future__ import annotations
@@ -16,33 +24,48 @@ import hashlib
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from sessions import fragments
+from sessions.activity import ActiveSessions
 from sessions.archive import store_archive
+from sessions.events import (
+    TEXT_DELTA,
+    TEXT_ENDED,
+    EventStream,
+    event_payload,
+    is_delta,
+)
+from sessions.lease import Lease, LeaseFactory, LocalLease
 from sessions.opencode import (
+    MESSAGE_ID,
     AsyncOpenCodeClient,
     OpenCodeError,
     OpenCodeNotFound,
     OpenCodeUnauthorized,
     new_async_client,
 )
+from sessions.streaming import StreamedText
 from sessions.teamwork import attribution_labels, claims_for
 from sessions.transcript import (
     STATUS_IDLE,
     STATUS_WAITING,
     STATUS_WORKING,
     TRANSCRIPT_WINDOW,
+    MessageView,
     message_view,
     permission_views,
     question_views,
     session_status,
+    stream_dom_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,10 +77,26 @@ RECENT_MESSAGES = 50
 WAITING_POLL_MAX = 2.0
 # Maximum pause (seconds) between polls while OpenCode keeps failing.
 FAILURE_BACKOFF_MAX = 30.0
+# Pause (seconds) between polls of a session that is not working while the event
+# stream is connected: its events wake the poller, so this only guards against a
+# stream that silently misses events.
+EVENT_BACKED_IDLE_POLL = 60.0
+# Pause (seconds) between attempts to take a lease that another process holds.
+LEASE_RETRY = 1.0
+# Seconds between renewals of this process's control-group memberships: the Redis
+# channel layer drops a group member after a day (its default `group_expiry`).
+CONTROL_GROUP_REFRESH = 3600.0
+TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
 
 def group_name(session_id: str) -> str:
+    """Name the group of a session's viewers, which receives its fragments."""
     return f"session-{session_id}"
+
+
+def control_group_name(session_id: str) -> str:
+    """Name the group of the processes watching a session, one channel each."""
+    return f"watchers-{session_id}"
 
 
 def _digest(value: Any) -> str:
@@ -74,16 +113,31 @@ class SessionWatcher:
         self,
         session_id: str,
         client_factory: Callable[[], AsyncOpenCodeClient] = new_async_client,
+        *,
+        lease: Lease | None = None,
+        active_sessions: ActiveSessions | None = None,
+        events_live: Callable[[], bool] = lambda: False,
     ) -> None:
         self.session_id = session_id
         self.group = group_name(session_id)
         self.client_factory = client_factory
+        self.lease = lease or LocalLease()
+        self.active_sessions = active_sessions or ActiveSessions(client_factory)
+        self.events_live = events_live
         self.channel_layer = get_channel_layer()
         self.viewers: set[str] = set()
         self.polls = 0
+        self.holding = False
         self.ready = False
         self.task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self._lease_lost = False
+        # Sends, and the state changes they show, happen one at a time, so a
+        # streamed chunk never reaches a viewer before the element it extends.
+        self._send_lock = asyncio.Lock()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
         # What the viewers currently show: raw messages in order, and per DOM id the
         # digest and rendered HTML of each message and question.
         self._messages: dict[str, dict[str, Any]] = {}
@@ -94,6 +148,10 @@ class SessionWatcher:
         self._stopping = False
         self._last_progress = time.monotonic()
         self._error: OpenCodeError | None = None
+        self._streamed = StreamedText()
+        # Attribution labels from the last poll, by message and tool call id.
+        self._labels: dict[str, list[str]] = {}
+        self.ready = False
 
     # Lifecycle
 
@@ -108,7 +166,7 @@ class SessionWatcher:
             await self.task
 
     def nudge(self, stopping: bool = False) -> None:
-        """Poll now instead of at the next tick, after a view changed the session.
+        """Poll now instead of at the next tick, after something changed the session.
 
         STOPPING means a teammate interrupted the run, so the status reads
         "stopping" until OpenCode reports the session idle.
@@ -119,38 +177,92 @@ class SessionWatcher:
 
     async def add_viewer(self, channel_name: str) -> None:
         self.viewers.add(channel_name)
-        if self.ready:
+        if self.holding:
+            await self.send_full_state(channel_name)
+        else:
+            # Another process polls this session: ask it for the current state.
+            await self._send_control(
+                {"type": "watcher.state", "reply_to": channel_name}
+            )
+
+    async def send_full_state(self, channel_name: str) -> None:
+        """Send the current state to one viewer, once this process has it."""
+        if not (self.holding and self.ready):
+            return  # the first poll sends the full state to every viewer
+        async with self._send_lock:
             await self.channel_layer.send(
                 channel_name,
                 {"type": "session.fragment", "html": self.full_state_html()},
             )
 
+    async def _send_control(self, message: dict[str, Any]) -> None:
+        await self.channel_layer.group_send(
+            control_group_name(self.session_id),
+            {**message, "session_id": self.session_id},
+        )
+
     # Polling
 
     async def _run(self) -> None:
-        logger.info("Poller started for %s", self.session_id)
         client = self.client_factory()
-        idle_delay = settings.OPENCODE_POLL_ACTIVE
-        failures = 0
         try:
             while True:
-                try:
-                    status = await self._poll(client)
-                except OpenCodeError as error:
-                    failures += 1
-                    await self._publish_error(error)
-                    delay = self._failure_delay(error, failures)
+                if await self.lease.acquire():
+                    await self._poll_while_holding(client)
                 else:
-                    failures = 0
-                    idle_delay = self._next_idle_delay(status, idle_delay)
-                    delay = idle_delay
-                if await self._sleep(_with_jitter(delay)):
-                    idle_delay = settings.OPENCODE_POLL_ACTIVE
+                    await self._sleep(_with_jitter(LEASE_RETRY))
         finally:
             await client.aclose()
+
+    async def _poll_while_holding(self, client: AsyncOpenCodeClient) -> None:
+        logger.info("Poller started for %s", self.session_id)
+        self.holding = True
+        self._lease_lost = False
+        self._reset_state()
+        renewal = asyncio.create_task(
+            self._renew_lease(), name=f"lease {self.session_id}"
+        )
+        try:
+            await self._poll_until_lease_lost(client)
+        finally:
+            self.holding = False
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+            await self.lease.release()
             logger.info(
                 "Poller stopped for %s after %d polls", self.session_id, self.polls
             )
+
+    async def _renew_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease.ttl / 3)
+            if not await self.lease.renew():
+                logger.warning(
+                    "Lease on %s lost: another process polls it now", self.session_id
+                )
+                self._lease_lost = True
+                self._wake.set()
+                return
+
+    async def _poll_until_lease_lost(self, client: AsyncOpenCodeClient) -> None:
+        idle_delay = settings.OPENCODE_POLL_ACTIVE
+        failures = 0
+        woken = True
+        while not self._lease_lost:
+            try:
+                status = await self._poll(client, fresh_status=woken)
+            except OpenCodeError as error:
+                failures += 1
+                await self._publish_error(error)
+                delay = self._failure_delay(error, failures)
+            else:
+                failures = 0
+                idle_delay = self._next_idle_delay(status, idle_delay)
+                delay = idle_delay
+            woken = await self._sleep(_with_jitter(delay))
+            if woken:
+                idle_delay = settings.OPENCODE_POLL_ACTIVE
 
     @staticmethod
     def _failure_delay(error: OpenCodeError, failures: int) -> float:
@@ -160,10 +272,11 @@ class SessionWatcher:
             return FAILURE_BACKOFF_MAX
         return min(FAILURE_BACKOFF_MAX, settings.OPENCODE_POLL_ACTIVE * 2**failures)
 
-    @staticmethod
-    def _next_idle_delay(status: str, previous: float) -> float:
+    def _next_idle_delay(self, status: str, previous: float) -> float:
         if status == STATUS_WORKING:
             return settings.OPENCODE_POLL_ACTIVE
+        if self.events_live():
+            return EVENT_BACKED_IDLE_POLL
         longest = settings.OPENCODE_POLL_IDLE_MAX
         if status == STATUS_WAITING:
             longest = min(longest, WAITING_POLL_MAX)
@@ -178,10 +291,16 @@ class SessionWatcher:
         self._wake.clear()
         return True
 
-    async def _poll(self, client: AsyncOpenCodeClient) -> str:
+    async def _poll(self, client: AsyncOpenCodeClient, fresh_status: bool) -> str:
+        """Fetch and publish the session's state; return its status.
+
+        A poll that an event or a view asked for wants the run state as it is now;
+        a cadence poll accepts the shared result of up to half a tick ago.
+        """
         self.polls += 1
+        max_age = 0.0 if fresh_status else settings.OPENCODE_POLL_ACTIVE / 2
         active, questions, permissions, messages = await asyncio.gather(
-            client.active_sessions(),
+            self.active_sessions.get(max_age),
             client.list_questions(self.session_id),
             client.list_permissions(self.session_id),
             self._fetch_messages(client),
@@ -236,6 +355,18 @@ class SessionWatcher:
         labels: dict[str, list[str]],
         claims: dict[str, str],
     ) -> None:
+        async with self._send_lock:
+            self._labels = labels
+            await self._publish_changes(status, questions, permissions, claims)
+            self._streamed.drop_finished(self._messages)
+
+    async def _publish_changes(
+        self,
+        status: str,
+        questions: list[dict[str, Any]],
+        permissions: list[dict[str, Any]],
+        claims: dict[str, str],
+    ) -> None:
         pieces: list[str] = []
         if self._error is not None:
             self._error = None
@@ -243,7 +374,7 @@ class SessionWatcher:
         if status == STATUS_WORKING and self._status != STATUS_WORKING:
             self._last_progress = time.monotonic()  # a new run starts its clock
         self._status = status
-        message_pieces = self._message_changes(labels)
+        message_pieces = self._message_changes()
         if message_pieces:
             self._last_progress = time.monotonic()
         pieces.extend(message_pieces)
@@ -269,20 +400,26 @@ class SessionWatcher:
             stuck=self._status == STATUS_WORKING and quiet >= stuck_after,
         )
 
-    def _message_changes(self, labels: dict[str, list[str]]) -> list[str]:
+    def _own_labels(self, raw: dict[str, Any]) -> dict[str, list[str]]:
+        """Pick the attribution labels of one message and its tool calls."""
+        message_id = str(raw.get("id") or "")
+        call_ids = [str(part.get("id")) for part in raw.get("content") or []]
+        return {
+            key: self._labels[key]
+            for key in [message_id, *call_ids]
+            if key in self._labels
+        }
+
+    def _message_changes(self) -> list[str]:
         pieces = []
         appended = []
         for message_id, raw in self._messages.items():
-            call_ids = [str(part.get("id")) for part in raw.get("content") or []]
-            own_labels = {
-                key: labels[key] for key in [message_id, *call_ids] if key in labels
-            }
             running = self._status != STATUS_IDLE
-            digest = _digest([raw, own_labels, running])
+            digest = _digest([raw, self._own_labels(raw), running])
             known = self._message_html.get(message_id)
             if known and known[0] == digest:
                 continue
-            view = message_view(raw, own_labels, running=running)
+            view = self._message_view(raw)
             html = fragments.message_html(self.session_id, view)
             self._message_html[message_id] = (digest, html)
             if known and known[1] == html:
@@ -340,13 +477,21 @@ class SessionWatcher:
             error = OpenCodeNotFound(
                 "This session no longer exists on the OpenCode server"
             )
-        if self._error is not None and str(self._error) == str(error):
-            return
-        self._error = error
-        await self._send_group(fragments.banner_html(error.headline, str(error)))
+        async with self._send_lock:
+            if self._error is not None and str(self._error) == str(error):
+                return
+            self._error = error
+            await self._send_group(fragments.banner_html(error.headline, str(error)))
 
     def full_state_html(self) -> str:
         """Everything a new or reconnected viewer needs to show the current state."""
+        # Messages still streaming are rendered again with the text streamed so far.
+        streaming = self._streamed.streaming_messages()
+        for message_id in streaming & self._messages.keys():
+            digest, _ = self._message_html[message_id]
+            view = self._message_view(self._messages[message_id])
+            html = fragments.message_html(self.session_id, view)
+            self._message_html[message_id] = (digest, html)
         pieces = [
             fragments.banner_html(
                 self._error.headline if self._error else "",
@@ -363,8 +508,14 @@ class SessionWatcher:
         return "".join(pieces)
 
     def _transcript_window_html(self) -> str:
-        """Render the newest messages after a control that loads earlier ones."""
-        message_ids = list(self._message_html)
+        """Render the newest messages, after a control that loads the earlier ones.
+
+        Messages come in the server's order, and parts shown from the event stream
+        before any poll listed their message come last.
+        """
+        listed = [item for item in self._messages if item in self._message_html]
+        early = [item for item in self._message_html if item not in self._messages]
+        message_ids = listed + early
         shown = message_ids[-TRANSCRIPT_WINDOW:]
         control = fragments.earlier_messages_html(
             self.session_id, shown[0] if shown else "", len(message_ids) - len(shown)
@@ -376,35 +527,254 @@ class SessionWatcher:
             self.group, {"type": "session.fragment", "html": html}
         )
 
+    # Streamed text
+
+    def _message_view(self, raw: dict[str, Any]) -> MessageView:
+        """Build a message's view, showing the text streamed so far in open parts."""
+        running = self._status != STATUS_IDLE
+        view = message_view(raw, self._own_labels(raw), running=running)
+        self._streamed.fill(view)
+        return view
+
+    async def stream_delta(self, message_id: str, part_id: str, delta: str) -> None:
+        """Keep one streamed chunk and append it to the part in every viewer's page.
+
+        The first chunk of a part the viewers do not show yet brings the part
+        itself, with all the text so far.
+        """
+        if not _valid_part(message_id, part_id):
+            return
+        key = (message_id, part_id)
+        # Words streaming in are progress, so the session does not look stuck.
+        self._last_progress = time.monotonic()
+        async with self._send_lock:
+            if not self._streamed.add(key, delta):
+                return
+            if key in self._streamed.shown:
+                dom_id = stream_dom_id(message_id, part_id)
+                await self._send_group(fragments.stream_delta_html(dom_id, delta))
+            elif self.ready:
+                await self._send_html(self._message_with_part_html(message_id, part_id))
+
+    async def end_text(self, message_id: str, part_id: str, text: str) -> None:
+        """Show a text part in full as soon as the event stream reports its end.
+
+        The poll this also requests confirms it, and sends the server's version in
+        its place if that renders differently.
+        """
+        self.nudge()
+        if not _valid_part(message_id, part_id):
+            return
+        async with self._send_lock:
+            if self.ready:
+                await self._send_html(
+                    self._message_with_part_html(message_id, part_id, text)
+                )
+
+    async def _send_html(self, html: str) -> None:
+        if html:
+            await self._send_group(html)
+
+    def _message_with_part_html(
+        self, message_id: str, part_id: str, text: str = ""
+    ) -> str:
+        """Render a message with one text part as the event stream reports it.
+
+        The message comes from the last poll, or is a new assistant message. Empty
+        TEXT means the part is still streaming and shows the text streamed so far.
+        The message's digest stays blank, so the next poll that lists it sends the
+        server's version if that renders differently. Returns "" when there is
+        nothing to send.
+        """
+        raw = self._messages.get(message_id) or {"id": message_id, "type": "assistant"}
+        if (raw.get("time") or {}).get("completed"):
+            return ""  # the poll already has the finished message
+        content = []
+        for part in raw.get("content") or []:
+            if isinstance(part, dict) and part.get("id") == part_id:
+                if part.get("text"):
+                    return ""  # the poll already has this part in full
+                continue
+            content.append(part)
+        content.append({"type": "text", "id": part_id, "text": text})
+        view = self._message_view({**raw, "content": content})
+        if not text and (message_id, part_id) not in self._streamed.shown:
+            return ""
+        html = fragments.message_html(self.session_id, view)
+        known = self._message_html.get(message_id)
+        if known and known[1] == html:
+            return ""
+        self._message_html[message_id] = ("", html)
+        if known:
+            return fragments.message_html(self.session_id, view, oob="outerHTML")
+        return fragments.append_html("transcript", html)
+
+
+def _valid_part(message_id: str, part_id: str) -> bool:
+    return bool(MESSAGE_ID.fullmatch(message_id) and TEXT_PART_ID.fullmatch(part_id))
+
 
 class WatcherRegistry:
-    """The watchers of this process, keyed by session id."""
+    """The watchers of this process, keyed by session id, and what they share."""
 
     def __init__(self) -> None:
         self.watchers: dict[str, SessionWatcher] = {}
+        self.events: EventStream | None = None
+        self.active_sessions: ActiveSessions | None = None
+        self.leases: LeaseFactory | None = None
+        self.control_channel = ""
+        self._control_task: asyncio.Task | None = None
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _changes_lock(self) -> asyncio.Lock:
+        """Return the lock that orders joins and leaves on the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
     async def join(self, session_id: str, channel_name: str) -> SessionWatcher:
-        watcher = self.watchers.get(session_id)
-        if watcher is None:
-            watcher = SessionWatcher(session_id)
-            self.watchers[session_id] = watcher
-            watcher.start()
+        async with self._changes_lock():
+            watcher = self.watchers.get(session_id)
+            if watcher is None:
+                if not self.watchers:
+                    await self._start_shared()
+                watcher = self._new_watcher(session_id)
+                self.watchers[session_id] = watcher
+                await watcher.channel_layer.group_add(
+                    control_group_name(session_id), self.control_channel
+                )
+                watcher.start()
         await watcher.add_viewer(channel_name)
         return watcher
 
     async def leave(self, session_id: str, channel_name: str) -> None:
-        watcher = self.watchers.get(session_id)
-        if watcher is None:
-            return
-        watcher.viewers.discard(channel_name)
-        if not watcher.viewers:
+        async with self._changes_lock():
+            watcher = self.watchers.get(session_id)
+            if watcher is None:
+                return
+            watcher.viewers.discard(channel_name)
+            if watcher.viewers:
+                return
             del self.watchers[session_id]
+            await watcher.channel_layer.group_discard(
+                control_group_name(session_id), self.control_channel
+            )
             await watcher.stop()
+            if not self.watchers:
+                await self._stop_shared()
 
     def nudge(self, session_id: str, stopping: bool = False) -> None:
         watcher = self.watchers.get(session_id)
         if watcher is not None:
             watcher.nudge(stopping)
 
+    def _new_watcher(self, session_id: str) -> SessionWatcher:
+        assert self.leases is not None
+        return SessionWatcher(
+            session_id,
+            lease=self.leases.lease(session_id),
+            active_sessions=self.active_sessions,
+            events_live=self._events_live,
+        )
+
+    # What the watchers of the process share
+
+    async def _start_shared(self) -> None:
+        self.leases = LeaseFactory(settings.REDIS_URL, settings.POLLER_LEASE_TTL)
+        self.active_sessions = ActiveSessions()
+        self.events = EventStream(self._on_event, self._on_gap)
+        self.events.start()
+        channel_layer = get_channel_layer()
+        self.control_channel = await channel_layer.new_channel("watchers.")
+        self._control_task = asyncio.create_task(
+            self._receive_control(channel_layer), name="watcher control"
+        )
+
+    async def _stop_shared(self) -> None:
+        if self._control_task is not None:
+            self._control_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._control_task
+            self._control_task = None
+        if self.events is not None:
+            await self.events.stop()
+            self.events = None
+        if self.active_sessions is not None:
+            await self.active_sessions.aclose()
+            self.active_sessions = None
+        if self.leases is not None:
+            await self.leases.aclose()
+            self.leases = None
+
+    def _events_live(self) -> bool:
+        return self.events is not None and self.events.connected
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        payload = event_payload(event)
+        watcher = self.watchers.get(str(payload.get("sessionID") or ""))
+        if watcher is None or not watcher.holding:
+            return  # not watched here, or another process polls it
+        message_id = str(payload.get("assistantMessageID") or "")
+        part_id = str(payload.get("textID") or "")
+        if event.get("type") == TEXT_DELTA:
+            await watcher.stream_delta(
+                message_id, part_id, str(payload.get("delta") or "")
+            )
+        elif event.get("type") == TEXT_ENDED:
+            await watcher.end_text(message_id, part_id, str(payload.get("text") or ""))
+        elif not is_delta(event):
+            # A step, a text part, a question or a prompt began or ended.
+            watcher.nudge()
+
+    def _on_gap(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.nudge()
+
+    async def _receive_control(self, channel_layer) -> None:
+        """Act on nudges and full-state requests sent to this process's channel."""
+        refresh = asyncio.create_task(
+            self._refresh_control_groups(channel_layer), name="watcher groups"
+        )
+        try:
+            await self._receive_control_messages(channel_layer)
+        finally:
+            refresh.cancel()
+
+    async def _refresh_control_groups(self, channel_layer) -> None:
+        while True:
+            await asyncio.sleep(CONTROL_GROUP_REFRESH)
+            for session_id in list(self.watchers):
+                await channel_layer.group_add(
+                    control_group_name(session_id), self.control_channel
+                )
+
+    async def _receive_control_messages(self, channel_layer) -> None:
+        while True:
+            message = await channel_layer.receive(self.control_channel)
+            watcher = self.watchers.get(str(message.get("session_id") or ""))
+            if watcher is None:
+                continue
+            try:
+                if message.get("type") == "watcher.nudge":
+                    watcher.nudge(stopping=bool(message.get("stopping")))
+                elif message.get("type") == "watcher.state":
+                    await watcher.send_full_state(str(message.get("reply_to") or ""))
+            except ChannelFull:
+                logger.warning(
+                    "Viewer channel of %s is full; state not sent", watcher.session_id
+                )
+
 
 registry = WatcherRegistry()
+
+
+async def request_poll(session_id: str, stopping: bool = False) -> None:
+    """Ask the poller of SESSION_ID, in whichever process it runs, to poll now.
+
+    STOPPING marks a run that a teammate interrupted (see `SessionWatcher.nudge`).
+    """
+    await get_channel_layer().group_send(
+        control_group_name(session_id),
+        {"type": "watcher.nudge", "session_id": session_id, "stopping": stopping},
+    )

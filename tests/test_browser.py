@@ -148,7 +148,11 @@ def test_start_watch_and_answer(page: Page):
 
     # A marker on window survives only if the page is never reloaded.
     page.evaluate("window.notReloaded = true")
+    # Words show while they stream, before the reply is complete. The words sent
+    # before the page's watcher started reading events show only once it ends.
+    expect(page.locator("#transcript [data-streaming]")).to_contain_text("word15")
     expect(page.locator("#transcript")).to_contain_text("word29", timeout=30_000)
+    expect(page.locator("#transcript [data-streaming]")).to_have_count(0)
     expect(page.locator("#session-status .status")).to_have_text("Idle")
     assert page.evaluate("window.notReloaded") is True
 

@@ -162,7 +162,9 @@ async def test_quiet_run_reported_stuck(opencode_settings, owner, api, opencode_
     session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
     session_id = session["id"]
     viewer = await connect_viewer(session_id, owner)
-    await sync_to_async(api.send_prompt)(session_id, "take your time [[slow]]")
+    # A command that prints nothing for seconds; streamed words would count as
+    # progress.
+    await sync_to_async(api.send_prompt)(session_id, "wait quietly [[bash:sleep 4]]")
     registry.nudge(session_id)
 
     fragment = await receive_until(viewer, "the agent may be stuck")
