@@ -21,16 +21,7 @@
   // Size the textarea by its rows attribute, not an inline style: the Content
   // Security Policy forbids inline styles, and htmx copies a swapped element's
   // style attribute to its replacement. CSS min-height and max-height bound it.
-  // True while fitToText changes the composer's height. On phones the page
-  // scrolls, and the brief shrink to one row can move the scroll position,
-  // which must not count as the reader scrolling away from the end.
-  var composerResizing = false;
-
   function fitToText(textarea) {
-    composerResizing = true;
-    window.requestAnimationFrame(function () {
-      window.requestAnimationFrame(function () { composerResizing = false; });
-    });
     var style = getComputedStyle(textarea);
     var lineHeight = parseFloat(style.lineHeight);
     var padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
@@ -139,10 +130,6 @@
     }
 
     function onScroll() {
-      if (composerResizing && following) {
-        scrollToEnd();
-        return;
-      }
       following = atEnd();
       if (following) jump.hidden = true;
     }
