@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "sessions.apps.SessionsConfig",
+    "interface.apps.InterfaceConfig",
     "providers.apps.ProvidersConfig",
 ]
 
@@ -71,6 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "interface.context_processors.shell",
             ],
         },
     },

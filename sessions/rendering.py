@@ -45,10 +45,16 @@ CODE_FORMATTER = HtmlFormatter(cssclass="highlight", nowrap=False)
 
 
 def highlight_stylesheet() -> str:
-    """Build the code-highlighting CSS: a light style, and a dark one for dark mode."""
+    """Build the code-highlighting CSS: a light style, and a dark one for dark mode.
+
+    The dark style applies when the user picked the dark theme, or kept the
+    system theme (`<html data-theme>`) and the system is dark.
+    """
     light = HtmlFormatter(style="default").get_style_defs(".highlight")
-    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
-    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
+    dark = HtmlFormatter(style="monokai")
+    chosen = dark.get_style_defs(':root[data-theme="dark"] .highlight')
+    system = dark.get_style_defs(':root[data-theme="system"] .highlight')
+    return f"{light}\n{chosen}\n@media (prefers-color-scheme: dark) {{\n{system}\n}}\n"
 
 
 def strip_terminal_codes(text: str) -> str:

@@ -107,7 +107,8 @@ def test_inbox_spans_workspaces(owner_client, opencode_settings, opencode_server
 
     response = owner_client.get("/inbox/")
 
-    text = response.content.decode()
+    # The sidebar also names the workspaces, so look at the page's own content.
+    text = response.content.decode().split('<main id="main"')[1]
     alpha, beta = opencode_server.workspaces
     assert response.status_code == 200
     assert text.index(alpha) < text.index(question_id) < text.index(beta)
@@ -208,7 +209,9 @@ def test_audit_filters_and_csv(
     mine = start_session(owner_client, opencode_server, "audit me")
     theirs = start_session(teammate_client, opencode_server, "audit lee", 1)
 
+    # The sidebar lists every recent session, so look at the page's own content.
     page = owner_client.get("/audit/?teammate=lee").content.decode()
+    page = page.split('<main id="main"')[1]
     exported = owner_client.get(
         f"/audit/export.csv?workspace={opencode_server.workspaces[1]}"
     )
