@@ -14,6 +14,7 @@ from django.utils.functional import SimpleLazyObject
 
 from interface.models import Preference
 from sessions.opencode import OpenCodeError, get_client
+from sessions.teamwork import attach_starters
 from sessions.transcript import SessionSummary, session_summary
 from sessions.workspaces import Workspace, configured_directories
 
@@ -39,7 +40,9 @@ class Sidebar:
         except OpenCodeError as error:
             # The client has already logged the failure.
             return [], error
-        return [session_summary(item) for item in page.get("data") or []], None
+        sessions = [session_summary(item) for item in page.get("data") or []]
+        top_level = [session for session in sessions if not session.parent_id]
+        return attach_starters(top_level), None
 
     @property
     def recent_sessions(self) -> list[SessionSummary]:

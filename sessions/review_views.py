@@ -20,6 +20,7 @@ from sessions.history import InvalidCursor, build_history_page, decode_cursor
 from sessions.models import Action, SessionArchive
 from sessions.opencode import MESSAGE_ID, OpenCodeError, OpenCodeNotFound, get_client
 from sessions.rendering import highlight_stylesheet
+from sessions.teamwork import attach_starters
 from sessions.transcript import (
     TRANSCRIPT_WINDOW,
     SessionSummary,
@@ -27,7 +28,6 @@ from sessions.transcript import (
     part_full_text,
     session_summary,
 )
-from sessions.views import attach_starters
 from sessions.workspaces import configured_directories
 
 SESSIONS_PER_PAGE = 50

@@ -13,9 +13,11 @@ from django.db import IntegrityError, transaction
 
 from sessions.models import Action, Claim, Resolution
 from sessions.opencode import OpenCodeClient, OpenCodeError
+from sessions.rendering import strip_terminal_codes
 from sessions.transcript import (
     PermissionView,
     QuestionView,
+    SessionSummary,
     permission_views,
     question_views,
 )
@@ -23,6 +25,8 @@ from sessions.workspaces import configured_directories
 
 logger = logging.getLogger(__name__)
 
+# OpenCode names a session this way until a title is generated for it.
+DEFAULT_TITLE_PREFIX = "New session - "
 PERMISSION_REPLY_LABELS = {
     "once": "allowed once",
     "always": "always allowed",
@@ -31,6 +35,29 @@ PERMISSION_REPLY_LABELS = {
 # Seconds the header badge's count of pending requests may be reused.
 INBOX_COUNT_TTL = 5
 INBOX_COUNT_KEY = "inbox-count"
+
+
+def first_line(text: str, limit: int = 120) -> str:
+    """Return TEXT's first line, without control characters, cut to LIMIT."""
+    text = strip_terminal_codes(text)
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
+    """Set who started each session here, and name untitled ones by their prompt."""
+    starts = Action.objects.filter(
+        kind=Action.Kind.START, session_id__in=[session.id for session in sessions]
+    ).select_related("user")
+    by_session = {start.session_id: start for start in starts}
+    for session in sessions:
+        start = by_session.get(session.id)
+        if start is None:
+            continue
+        session.started_by = str(start.user or "")
+        if session.title.startswith(DEFAULT_TITLE_PREFIX) and start.summary:
+            session.title = start.summary
+    return sessions
 
 
 def _name(action: Action) -> str:

@@ -32,11 +32,12 @@ from sessions.fragments import earlier_messages_html
 from sessions.history import Cursor, build_history_page
 from sessions.models import Action, Resolution, SessionArchive
 from sessions.opencode import OpenCodeError, OpenCodeNotFound, get_client
-from sessions.rendering import strip_terminal_codes
 from sessions.teamwork import (
     AlreadyResolved,
+    attach_starters,
     attribution_labels,
     claims_for,
+    first_line,
     single_reply,
 )
 from sessions.transcript import (
@@ -44,7 +45,6 @@ from sessions.transcript import (
     TRANSCRIPT_WINDOW,
     PermissionView,
     QuestionView,
-    SessionSummary,
     message_view,
     permission_views,
     question_views,
@@ -62,8 +62,6 @@ UNPROCESSABLE = 422
 BAD_GATEWAY = 502
 
 RECENT_SESSIONS = 10
-# OpenCode names a session this way until a title is generated for it.
-DEFAULT_TITLE_PREFIX = "New session - "
 # Seconds after an interrupt during which a still-working session reads "stopping".
 STOPPING_WINDOW = 60
 
@@ -93,29 +91,6 @@ def _workspace_of(session_id: str) -> str:
         return session_summary(get_client().get_session(session_id)).directory
     except OpenCodeError:
         return ""
-
-
-def first_line(text: str, limit: int = 120) -> str:
-    """Return TEXT's first line, without control characters, cut to LIMIT."""
-    text = strip_terminal_codes(text)
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def attach_starters(sessions: list[SessionSummary]) -> list[SessionSummary]:
-    """Set who started each session here, and name untitled ones by their prompt."""
-    starts = Action.objects.filter(
-        kind=Action.Kind.START, session_id__in=[session.id for session in sessions]
-    ).select_related("user")
-    by_session = {start.session_id: start for start in starts}
-    for session in sessions:
-        start = by_session.get(session.id)
-        if start is None:
-            continue
-        session.started_by = str(start.user or "")
-        if session.title.startswith(DEFAULT_TITLE_PREFIX) and start.summary:
-            session.title = start.summary
-    return sessions
 
 
 @require_GET
