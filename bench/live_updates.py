@@ -30,7 +30,6 @@ import asyncio
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -245,14 +244,7 @@ class Bench:
             "OPENCODE_UI_LOG_LEVEL": "WARNING",
             "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
         }
-        manage = [sys.executable, str(REPO_DIR / "manage.py")]
-        subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True)
-        subprocess.run(
-            [*manage, "createsuperuser", "--noinput", "--username", USERNAME]
-            + ["--email", ""],
-            env=environment,
-            check=True,
-        )
+        services.prepare_database(environment, USERNAME)
         self.app = services.start_daphne(
             environment, self.root / "daphne.log", REPO_DIR
         )

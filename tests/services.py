@@ -186,6 +186,29 @@ class Daphne:
                 self.process.wait()
 
 
+def prepare_database(environment: dict[str, str], username: str) -> None:
+    """Migrate the app's database and create a superuser (password in the environment).
+
+    ENVIRONMENT must set DJANGO_SUPERUSER_PASSWORD and name the database, through
+    DATABASE_URL or OPENCODE_UI_VAR_DIR.
+    """
+    manage = [sys.executable, str(Path(__file__).resolve().parent.parent / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True)
+    subprocess.run(
+        [
+            *manage,
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            username,
+            "--email",
+            "",
+        ],
+        env=environment,
+        check=True,
+    )
+
+
 def start_daphne(environment: dict[str, str], log: Path, repo_dir: Path) -> Daphne:
     """Serve the app from REPO_DIR with daphne on a free port; wait until it listens."""
     port = free_port()

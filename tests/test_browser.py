@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from tests import services
 from tests.conftest import REPO_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -62,21 +63,7 @@ def live_app(opencode_server, tmp_path_factory):
         "OPENCODE_POLL_ACTIVE": "0.2",
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
     }
-    manage = [sys.executable, str(REPO_DIR / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True)
-    subprocess.run(
-        [
-            *manage,
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            USERNAME,
-            "--email",
-            "",
-        ],
-        env=environment,
-        check=True,
-    )
+    services.prepare_database(environment, USERNAME)
     port = _free_port()
     log = open(var_dir / "daphne.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -68,14 +66,7 @@ def team_environment(team_services, opencode_server, tmp_path_factory):
         "OPENCODE_UI_LOG_LEVEL": "INFO",
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
     }
-    manage = [sys.executable, str(REPO_DIR / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True)
-    subprocess.run(
-        [*manage, "createsuperuser", "--noinput", "--username", USERNAME]
-        + ["--email", ""],
-        env=environment,
-        check=True,
-    )
+    services.prepare_database(environment, USERNAME)
     return environment
 
 
