@@ -209,10 +209,12 @@ def prepare_database(environment: dict[str, str], username: str) -> None:
     )
 
 
-def start_daphne(environment: dict[str, str], log: Path, repo_dir: Path) -> Daphne:
-    """Serve the app from REPO_DIR with daphne on a free port; wait until it listens."""
-    port = free_port()
-    with open(log, "wb") as output:
+def start_daphne(
+    environment: dict[str, str], log: Path, repo_dir: Path, port: int = 0
+) -> Daphne:
+    """Serve the app from REPO_DIR with daphne on PORT (0 picks a free one)."""
+    port = port or free_port()
+    with open(log, "ab") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
             + ["opencode_ui.asgi:application"],
