@@ -105,14 +105,14 @@ def _error_from(response: httpx.Response, call: Call) -> OpenCodeError:
     if status == 404:
         return OpenCodeNotFound(detail or f"{call.path} was not found")
     return OpenCodeUpstreamError(
-        f"OpenCode answered {status} to {call.method} {call.path}"
+        f"OpenCode returned {status} to {call.method} {call.path}"
         + (f": {detail}" if detail else ""),
         status=status,
         tag=tag,
     )
 
 
-# What replaces the server password wherever OpenCode's output contains it.
+# Placeholder for the server password wherever OpenCode's output contains it.
 REDACTED = "[hidden]"
 
 
