@@ -17,20 +17,25 @@ from sessions.watch import registry
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-async def receive_until(communicator, needle: str, timeout: float = 15.0) -> str:
-    """Collect pushed fragments until one contains NEEDLE."""
+async def collect(communicator, until: str, timeout: float = 20.0) -> list[str]:
+    """Collect every pushed fragment up to and including one containing UNTIL."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    seen = []
+    seen: list[str] = []
     while loop.time() < deadline:
         try:
             message = await communicator.receive_from(timeout=deadline - loop.time())
         except TimeoutError:
             break
         seen.append(message)
-        if needle in message:
-            return message
-    raise AssertionError(f"{needle!r} never arrived; got {len(seen)} messages")
+        if until in message:
+            return seen
+    raise AssertionError(f"{until!r} never arrived; got {len(seen)} messages")
+
+
+async def receive_until(communicator, needle: str, timeout: float = 15.0) -> str:
+    """Return the first pushed fragment that contains NEEDLE."""
+    return (await collect(communicator, needle, timeout))[-1]
 
 
 async def connect_viewer(session_id: str, user) -> WebsocketCommunicator:

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from sessions.watch import registry
-from tests.test_consumers import connect_viewer, receive_until
+from tests.test_consumers import collect, connect_viewer, receive_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -25,22 +25,6 @@ async def wait_until(condition, timeout: float = 15.0) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"condition still false after {timeout} s")
         await asyncio.sleep(0.05)
-
-
-async def collect(communicator, until: str, timeout: float = 20.0) -> list[str]:
-    """Collect every pushed fragment up to and including one containing UNTIL."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    seen: list[str] = []
-    while loop.time() < deadline:
-        try:
-            message = await communicator.receive_from(timeout=deadline - loop.time())
-        except TimeoutError:
-            break
-        seen.append(message)
-        if until in message:
-            return seen
-    raise AssertionError(f"{until!r} never arrived; got {len(seen)} messages")
 
 
 @pytest.fixture
