@@ -54,7 +54,7 @@ class NewSessionForm(ModelAgentForm, PromptForm):
 class QuestionReplyForm(forms.Form):
     """Answers to one question request: field `answer-N` and `custom-N` per question.
 
-    `answers` (after validation) holds one list per question, in question order: the
+    `answers` (after validation) contains one list per question, in question order: the
     chosen option labels, then the custom text when one was typed.
     """
 
@@ -85,7 +85,7 @@ class QuestionReplyForm(forms.Form):
             custom = cleaned.get(f"custom-{item.index}") or ""
             answer = list(chosen) + ([custom] if custom else [])
             if f"custom-{item.index}" in self.errors:
-                pass  # the custom field's own error says what is wrong
+                pass  # the custom field's own error explains what is wrong
             elif not answer:
                 self.add_error(
                     f"answer-{item.index}",

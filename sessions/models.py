@@ -1,4 +1,4 @@
-"""What OpenCode does not keep for us: which teammate did what."""
+"""Records OpenCode does not keep for us: which teammate did what."""
 
 from django.conf import settings
 from django.db import models

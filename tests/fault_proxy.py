@@ -5,7 +5,7 @@ Tests put it between the app and a real `opencode serve` and switch its `mode`:
 - "pass": forward untouched (streamed, so server-sent events flow too)
 - "delay": wait `delay` seconds, then forward
 - "drop": close the connection without a response
-- "error": answer 500 with an OpenCode-style error body
+- "error": respond 500 with an OpenCode-style error body
 - "unauthorized": answer 401 as OpenCode does for a wrong password
 """
 
