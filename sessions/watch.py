@@ -686,7 +686,10 @@ class WatcherRegistry:
         self.events = EventStream(self._on_event, self._on_gap)
         self.events.start()
         channel_layer = get_channel_layer()
-        self.control_channel = await channel_layer.new_channel("watchers.")
+        # The default prefix matters: channels-redis reads every channel of a process
+        # from one Redis list per prefix, and a waiting receive on a second prefix
+        # would hold the shared receive lock and starve the viewers' channels.
+        self.control_channel = await channel_layer.new_channel()
         self._control_task = asyncio.create_task(
             self._receive_control(channel_layer), name="watcher control"
         )
@@ -750,8 +753,19 @@ class WatcherRegistry:
                 )
 
     async def _receive_control_messages(self, channel_layer) -> None:
+        failures = 0
         while True:
-            message = await channel_layer.receive(self.control_channel)
+            try:
+                message = await channel_layer.receive(self.control_channel)
+            except Exception as error:
+                # Any failure of the layer, Redis down among them. Ending here
+                # would leave other processes' nudges and state requests
+                # unanswered until the last viewer left.
+                failures += 1
+                logger.warning("Control channel receive failed: %s", error)
+                await asyncio.sleep(min(FAILURE_BACKOFF_MAX, 0.25 * 2**failures))
+                continue
+            failures = 0
             watcher = self.watchers.get(str(message.get("session_id") or ""))
             if watcher is None:
                 continue

@@ -10,7 +10,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from sessions.watch import registry
+from sessions.watch import WatcherRegistry, registry
 from tests.conftest import wait_for
 from tests.fault_proxy import FaultProxy
 from tests.test_consumers import connect_viewer, receive_until
@@ -215,3 +215,46 @@ def test_export_without_archive_explains(owner_client, proxied, proxy, opencode_
 
     assert response.status_code == 502
     assert "OpenCode is unreachable" in response.content.decode()
+
+
+class FlakyLayer:
+    """A channel layer whose first receive fails, as when Redis restarts."""
+
+    def __init__(self, session_id: str) -> None:
+        self.replies = [
+            ConnectionError("Redis went away"),
+            {"type": "watcher.nudge", "session_id": session_id, "stopping": True},
+        ]
+
+    async def receive(self, channel: str) -> dict:
+        if not self.replies:
+            await asyncio.Event().wait()  # nothing more arrives
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+async def test_control_channel_survives_a_failed_receive(caplog):
+    watcher = WatcherStub()
+    control = WatcherRegistry()
+    control.watchers["ses_flaky"] = watcher
+    task = asyncio.create_task(
+        control._receive_control_messages(FlakyLayer("ses_flaky"))
+    )
+    try:
+        await asyncio.wait_for(watcher.nudged.wait(), timeout=5)
+    finally:
+        task.cancel()
+    assert watcher.stopping
+    assert "Control channel receive failed: Redis went away" in caplog.text
+
+
+class WatcherStub:
+    def __init__(self) -> None:
+        self.nudged = asyncio.Event()
+        self.stopping = False
+
+    def nudge(self, stopping: bool = False) -> None:
+        self.stopping = stopping
+        self.nudged.set()
