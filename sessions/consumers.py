@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -16,6 +17,16 @@ CLOSE_UNAUTHENTICATED = 4401
 
 class SessionConsumer(AsyncWebsocketConsumer):
     session_id = ""
+    watching = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A connection cancelled mid-handshake never gets its disconnect
+            # handler, so leave here, or its watcher would poll forever.
+            if self.watching:
+                await asyncio.shield(self._stop_watching())
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -27,11 +38,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
             group_name(self.session_id), self.channel_name
         )
         await self.accept()
+        self.watching = True
         await registry.join(self.session_id, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
-        if not self.session_id:
-            return
+        if self.watching:
+            await self._stop_watching()
+
+    async def _stop_watching(self) -> None:
+        self.watching = False
         await self.channel_layer.group_discard(
             group_name(self.session_id), self.channel_name
         )
