@@ -6,6 +6,7 @@ import logging
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,50 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         "Your form could not be sent because its security token is missing or out "
         "of date. Reload the page and try again; what you typed is still in the form."
     )
+    return refusal(request, "Form not sent", message, status=403)
+
+
+class SharedStoreOutageMiddleware:
+    """Answer 503 with an explanation while Redis, which the processes share, is down.
+
+    Only deployments with REDIS_URL use Redis: for the cache (login limits, inbox
+    count) and the channel layer.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        if not isinstance(exception, RedisError):
+            return None
+        logger.error(
+            "Redis failed during %s %s: %s", request.method, request.path, exception
+        )
+        message = (
+            "The dashboard cannot reach Redis, the store its processes share. Try "
+            "again in a minute; what you typed is still in the form. If this goes on, "
+            "tell whoever runs the dashboard."
+        )
+        return refusal(request, "Dashboard store unavailable", message, status=503)
+
+
+def refusal(
+    request: HttpRequest, heading: str, message: str, status: int
+) -> HttpResponse:
+    """Explain a refused request: in the page's notice area for htmx, else a page.
+
+    The htmx answer leaves the form as it was, so nothing typed is lost.
+    """
     if request.headers.get("HX-Request"):
         response = render(request, "partials/page_notice.html", {"message": message})
-        response.status_code = 403
+        response.status_code = status
         response["HX-Retarget"] = "#page-notice"
         response["HX-Reswap"] = "innerHTML"
         return response
-    return render(request, "403_csrf.html", {"message": message}, status=403)
+    context = {"heading": heading, "message": message}
+    return render(request, "refused.html", context, status=status)

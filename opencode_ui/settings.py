@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "opencode_ui.security.ContentSecurityPolicyMiddleware",
+    "opencode_ui.security.SharedStoreOutageMiddleware",
 ]
 CSRF_FAILURE_VIEW = "opencode_ui.security.csrf_failure"
 
@@ -95,6 +96,15 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+        }
+    }
+    # Shared by every process, so the login limit and the inbox count hold across
+    # them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "opencode-ui",
         }
     }
 else:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from redis.exceptions import RedisError
 
 from providers.catalog import (
     defaults_for,
@@ -67,8 +69,15 @@ STOPPING_WINDOW = 60
 
 
 def nudge_watcher(session_id: str, stopping: bool = False) -> None:
-    """Ask the session's poller, in whichever process runs it, to poll now."""
-    async_to_sync(request_poll)(session_id, stopping)
+    """Ask the session's poller, in whichever process runs it, to poll now.
+
+    A nudge only hurries the poller, so when the channel layer fails the change
+    the user made still stands and shows at the next scheduled poll.
+    """
+    try:
+        async_to_sync(request_poll)(session_id, stopping)
+    except (RedisError, ChannelFull) as error:
+        logger.warning("Poller of %s not nudged: %s", session_id, error)
 
 
 def record_action(

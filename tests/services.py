@@ -232,8 +232,20 @@ def start_daphne(
     return Daphne(f"http://127.0.0.1:{port}", process, log)
 
 
+def try_log_in(base_url: str, username: str, password: str) -> int:
+    """Post the login form as a browser would; return the status code."""
+    return _post_login(base_url, username, password)[0]
+
+
 def log_in(base_url: str, username: str, password: str) -> str:
     """Log in through the login form and return the session cookie's value."""
+    status, cookie = _post_login(base_url, username, password)
+    if status != 302 or not cookie:
+        raise RuntimeError(f"login as {username} failed: {status}")
+    return cookie
+
+
+def _post_login(base_url: str, username: str, password: str) -> tuple[int, str]:
     with httpx.Client(base_url=base_url) as client:
         form = client.get("/accounts/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
@@ -248,9 +260,7 @@ def log_in(base_url: str, username: str, password: str) -> str:
             },
             headers={"Referer": f"{base_url}/accounts/login/"},
         )
-        if reply.status_code != 302 or "sessionid" not in client.cookies:
-            raise RuntimeError(f"login as {username} failed: {reply.status_code}")
-        return client.cookies["sessionid"]
+        return reply.status_code, client.cookies.get("sessionid") or ""
 
 
 def websocket_options(base_url: str, session_cookie: str) -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -215,6 +216,62 @@ def test_export_without_archive_explains(owner_client, proxied, proxy, opencode_
 
     assert response.status_code == 502
     assert "OpenCode is unreachable" in response.content.decode()
+
+
+@pytest.fixture
+def dead_redis_url() -> str:
+    """Name a Redis address on 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.mark.django_db
+def test_redis_outage_explained(client, settings, dead_redis_url):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": dead_redis_url,
+        }
+    }
+    login = {"username": "dana", "password": "typed-while-down"}
+
+    plain = client.post("/accounts/login/", login)
+    htmx = client.post("/accounts/login/", login, headers={"HX-Request": "true"})
+
+    assert plain.status_code == 503
+    assert "cannot reach Redis" in plain.content.decode()
+    assert "<h1>Dashboard store unavailable</h1>" in plain.content.decode()
+    assert htmx.status_code == 503
+    assert htmx["HX-Retarget"] == "#page-notice"
+    assert "cannot reach Redis" in htmx.content.decode()
+
+
+@pytest.mark.django_db
+def test_prompt_sent_while_redis_is_down(
+    owner_client, opencode_settings, opencode_server, api, dead_redis_url, caplog
+):
+    session_id = start_session(owner_client, opencode_server, "before the outage")
+    opencode_settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [dead_redis_url]},
+        }
+    }
+
+    response = owner_client.post(
+        f"/sessions/{session_id}/prompt/", {"prompt": "during the outage"}
+    )
+
+    assert response.status_code == 302
+    assert wait_for(
+        lambda: any(
+            message.get("text") == "during the outage"
+            for message in api.all_messages(session_id)
+        )
+    )
+    assert f"Poller of {session_id} not nudged" in caplog.text
 
 
 class FlakyLayer:

@@ -17,6 +17,7 @@ import redis
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 
+from opencode_ui.login import MAX_FAILURES
 from sessions.lease import KEY_PREFIX
 from tests import services
 from tests.conftest import REPO_DIR
@@ -180,3 +181,15 @@ async def test_lease_moves_when_holder_dies(team, api, opencode_server):
     await sync_to_async(api.send_prompt)(session_id, "after the takeover")
     await receive_until(viewers[survivor.pid], "Scripted reply to: after the takeover")
     await viewers[survivor.pid].close()
+
+
+def test_login_limit_holds_across_processes(team):
+    first, second = team.processes
+    try:
+        for _ in range(MAX_FAILURES):
+            assert services.try_log_in(first.url, "sam", "wrong") == 200
+        # The failures counted by the first process block the second one too.
+        assert services.try_log_in(second.url, "sam", "wrong") == 429
+    finally:
+        for key in team.redis.scan_iter("*login-failures*"):
+            team.redis.delete(key)
