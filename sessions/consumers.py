@@ -47,10 +47,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _stop_watching(self) -> None:
         self.watching = False
-        await self.channel_layer.group_discard(
-            group_name(self.session_id), self.channel_name
-        )
         await registry.leave(self.session_id, self.channel_name)
+        try:
+            await self.channel_layer.group_discard(
+                group_name(self.session_id), self.channel_name
+            )
+        except Exception as error:
+            # Redis is down. The membership expires, and messages sent to this
+            # channel meanwhile expire unread.
+            logger.warning(
+                "Viewer of %s could not leave its group: %s", self.session_id, error
+            )
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         # The page sends nothing over the socket: every action is a form POST.

@@ -20,6 +20,9 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "opencode-ui:poller:"
+# A random value that lives as long as Redis keeps its data; a new value means Redis
+# restarted empty or was flushed.
+EPOCH_KEY = "opencode-ui:epoch"
 
 # Renew and release only while the key still names this holder, so a process that
 # lost its lease (a long pause, a partition) never extends or deletes the new one.
@@ -117,11 +120,25 @@ class LeaseFactory:
         self.token = holder_token()
         self.ttl = ttl
         self.client = redis.Redis.from_url(redis_url) if redis_url else None
+        self._epoch: bytes | None = None
 
     def lease(self, session_id: str) -> Lease:
         if self.client is None:
             return LocalLease()
         return RedisLease(self.client, session_id, self.token, self.ttl)
+
+    async def store_was_emptied(self) -> bool:
+        """Tell whether Redis lost its data since the last call; False without Redis."""
+        if self.client is None:
+            return False
+        try:
+            await self.client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+            epoch = await self.client.get(EPOCH_KEY)
+        except RedisError:
+            return False  # the leases and the channel layer report the outage
+        emptied = self._epoch is not None and epoch != self._epoch
+        self._epoch = epoch
+        return emptied
 
     async def aclose(self) -> None:
         if self.client is not None:

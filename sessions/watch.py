@@ -83,9 +83,12 @@ FAILURE_BACKOFF_MAX = 30.0
 EVENT_BACKED_IDLE_POLL = 60.0
 # Pause (seconds) between attempts to take a lease that another process holds.
 LEASE_RETRY = 1.0
-# Seconds between renewals of this process's control-group memberships: the Redis
-# channel layer drops a group member after a day (its default `group_expiry`).
-CONTROL_GROUP_REFRESH = 3600.0
+# Seconds between renewals of this process's group memberships: channel layers drop
+# a group member after a day (their default `group_expiry`).
+GROUP_REFRESH = 3600.0
+# Seconds between checks that Redis still holds what this process put there. A Redis
+# that restarts without saving forgets every group membership and lease.
+STORE_CHECK = 2.0
 TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
 
@@ -117,9 +120,13 @@ class SessionWatcher:
         lease: Lease | None = None,
         active_sessions: ActiveSessions | None = None,
         events_live: Callable[[], bool] = lambda: False,
+        control_channel: str = "",
     ) -> None:
         self.session_id = session_id
         self.group = group_name(session_id)
+        # This process's channel for nudges and state requests; it joins the
+        # session's control group only while this watcher polls.
+        self.control_channel = control_channel
         self.client_factory = client_factory
         self.lease = lease or LocalLease()
         self.active_sessions = active_sessions or ActiveSessions(client_factory)
@@ -177,6 +184,10 @@ class SessionWatcher:
 
     async def add_viewer(self, channel_name: str) -> None:
         self.viewers.add(channel_name)
+        await self.bring_up_to_date(channel_name)
+
+    async def bring_up_to_date(self, channel_name: str) -> None:
+        """Get the current state to one viewer, from this process or the poller's."""
         if self.holding:
             await self.send_full_state(channel_name)
         else:
@@ -219,6 +230,7 @@ class SessionWatcher:
         self.holding = True
         self._lease_lost = False
         self._reset_state()
+        await self.join_control_group()
         renewal = asyncio.create_task(
             self._renew_lease(), name=f"lease {self.session_id}"
         )
@@ -229,10 +241,36 @@ class SessionWatcher:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
+            await asyncio.shield(self._leave_control_group())
             await self.lease.release()
             logger.info(
                 "Poller stopped for %s after %d polls", self.session_id, self.polls
             )
+
+    async def join_control_group(self) -> None:
+        """Take nudges and state requests for this session from every process."""
+        if not self.control_channel:
+            return
+        try:
+            await self.channel_layer.group_add(
+                control_group_name(self.session_id), self.control_channel
+            )
+        except Exception as error:
+            # The layer is down; the registry joins again once it is back.
+            logger.warning(
+                "Poller of %s cannot take requests yet: %s", self.session_id, error
+            )
+
+    async def _leave_control_group(self) -> None:
+        if not self.control_channel:
+            return
+        try:
+            await self.channel_layer.group_discard(
+                control_group_name(self.session_id), self.control_channel
+            )
+        except Exception as error:
+            # The membership expires on its own; requests it still gets are ignored.
+            logger.debug("Control group of %s not left: %s", self.session_id, error)
 
     async def _renew_lease(self) -> None:
         while True:
@@ -641,9 +679,6 @@ class WatcherRegistry:
                     await self._start_shared()
                 watcher = self._new_watcher(session_id)
                 self.watchers[session_id] = watcher
-                await watcher.channel_layer.group_add(
-                    control_group_name(session_id), self.control_channel
-                )
                 watcher.start()
         await watcher.add_viewer(channel_name)
         return watcher
@@ -657,9 +692,6 @@ class WatcherRegistry:
             if watcher.viewers:
                 return
             del self.watchers[session_id]
-            await watcher.channel_layer.group_discard(
-                control_group_name(session_id), self.control_channel
-            )
             await watcher.stop()
             if not self.watchers:
                 await self._stop_shared()
@@ -676,12 +708,14 @@ class WatcherRegistry:
             lease=self.leases.lease(session_id),
             active_sessions=self.active_sessions,
             events_live=self._events_live,
+            control_channel=self.control_channel,
         )
 
     # What the watchers of the process share
 
     async def _start_shared(self) -> None:
         self.leases = LeaseFactory(settings.REDIS_URL, settings.POLLER_LEASE_TTL)
+        await self.leases.store_was_emptied()  # note what Redis holds now
         self.active_sessions = ActiveSessions()
         self.events = EventStream(self._on_event, self._on_gap)
         self.events.start()
@@ -736,21 +770,46 @@ class WatcherRegistry:
 
     async def _receive_control(self, channel_layer) -> None:
         """Act on nudges and full-state requests sent to this process's channel."""
-        refresh = asyncio.create_task(
-            self._refresh_control_groups(channel_layer), name="watcher groups"
-        )
+        upkeep = [
+            asyncio.create_task(self._refresh_groups(), name="watcher groups"),
+            asyncio.create_task(self._watch_store(), name="watcher store"),
+        ]
         try:
             await self._receive_control_messages(channel_layer)
         finally:
-            refresh.cancel()
+            for task in upkeep:
+                task.cancel()
 
-    async def _refresh_control_groups(self, channel_layer) -> None:
+    async def _refresh_groups(self) -> None:
         while True:
-            await asyncio.sleep(CONTROL_GROUP_REFRESH)
-            for session_id in list(self.watchers):
-                await channel_layer.group_add(
-                    control_group_name(session_id), self.control_channel
-                )
+            await asyncio.sleep(GROUP_REFRESH)
+            await self._rejoin_groups()
+
+    async def _watch_store(self) -> None:
+        """Rejoin every group and resend every viewer's state after Redis lost them."""
+        while True:
+            await asyncio.sleep(STORE_CHECK)
+            if self.leases is None or not await self.leases.store_was_emptied():
+                continue
+            logger.warning("Redis lost its data; rejoining groups and resending state")
+            if await self._rejoin_groups():
+                for watcher in list(self.watchers.values()):
+                    for channel_name in list(watcher.viewers):
+                        with contextlib.suppress(Exception):
+                            await watcher.bring_up_to_date(channel_name)
+
+    async def _rejoin_groups(self) -> bool:
+        """Renew this process's group memberships; return False if the layer failed."""
+        try:
+            for watcher in list(self.watchers.values()):
+                if watcher.holding:
+                    await watcher.join_control_group()
+                for channel_name in list(watcher.viewers):
+                    await watcher.channel_layer.group_add(watcher.group, channel_name)
+        except Exception as error:
+            logger.warning("Group memberships not renewed: %s", error)
+            return False
+        return True
 
     async def _receive_control_messages(self, channel_layer) -> None:
         failures = 0

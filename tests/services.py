@@ -126,9 +126,10 @@ def start_postgres(database: str = "opencode_ui") -> Service:
     )
 
 
-def start_redis() -> Service:
+def start_redis(port: int = 0) -> Service:
+    """Start an empty Redis on PORT (0 picks a free one); it saves nothing."""
     directory = Path(tempfile.mkdtemp(prefix="opencode-ui-redis-"))
-    port = free_port()
+    port = port or free_port()
     log = directory / "redis.log"
     redis_server = shutil.which("redis-server")
     if redis_server is None:

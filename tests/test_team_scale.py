@@ -16,6 +16,7 @@ import pytest
 import redis
 from asgiref.sync import sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from opencode_ui.login import MAX_FAILURES
 from sessions.lease import KEY_PREFIX
@@ -193,3 +194,74 @@ def test_login_limit_holds_across_processes(team):
     finally:
         for key in team.redis.scan_iter("*login-failures*"):
             team.redis.delete(key)
+
+
+async def test_live_updates_recover_after_redis_restarts(
+    team_environment, api, opencode_server, tmp_path
+):
+    redis_server = services.start_redis()
+    environment = {**team_environment, "REDIS_URL": redis_server.url}
+    processes = [
+        services.start_daphne(environment, tmp_path / f"daphne-{n}.log", REPO_DIR)
+        for n in (1, 2)
+    ]
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        cookie = services.log_in(processes[0].url, USERNAME, PASSWORD)
+        team = Team(processes, client, cookie)
+        session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
+        session_id = session["id"]
+        viewers = [
+            await open_viewer(team, process, session_id) for process in processes
+        ]
+        await wait_for_holder(team, session_id)
+
+        # Redis restarts empty. The viewers' sockets close when their receive
+        # fails, as in a browser, which then connects again.
+        port = int(redis_server.url.rsplit(":", 1)[1].split("/")[0])
+        redis_server.stop()
+        await asyncio.sleep(LEASE_TTL)
+        redis_server = services.start_redis(port)
+        await sync_to_async(api.send_prompt)(session_id, "after the restart")
+
+        for process, viewer in zip(processes, viewers, strict=True):
+            await reply_reaches(team, process, viewer, session_id, "after the restart")
+    finally:
+        for process in processes:
+            process.stop()
+        client.close()
+        redis_server.stop()
+
+
+async def reply_reaches(
+    team: Team, process: services.Daphne, viewer: ClientConnection, session_id, prompt
+) -> None:
+    """Wait for the reply on VIEWER or, if the outage closed it, on a new viewer."""
+    needle = f"Scripted reply to: {prompt}"
+    try:
+        await receive_until(viewer, needle, timeout=30)
+    except ConnectionClosed:
+        viewer = await connect(
+            services.websocket_url(process.url, session_id),
+            **services.websocket_options(process.url, team.session_cookie),
+        )
+        await receive_until(viewer, needle, timeout=30)
+    await viewer.close()
+
+
+async def test_viewers_recover_when_redis_is_emptied(team, api, opencode_server):
+    session = await sync_to_async(api.create_session)(opencode_server.workspaces[1])
+    session_id = session["id"]
+    viewers = [
+        await open_viewer(team, process, session_id) for process in team.processes
+    ]
+    await wait_for_holder(team, session_id)
+
+    # The sockets stay open, but the leases and group memberships are gone.
+    await sync_to_async(team.redis.flushall)()
+    await wait_for_holder(team, session_id)
+    await sync_to_async(api.send_prompt)(session_id, "after the flush")
+
+    for viewer in viewers:
+        await receive_until(viewer, "Scripted reply to: after the flush")
+        await viewer.close()
