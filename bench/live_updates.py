@@ -19,6 +19,10 @@ OpenCode and one daphne process of the app, all on 127.0.0.1, then prints:
 - server memory (RSS) per open WebSocket;
 - time to serve a 2,000-message transcript page.
 
+With `--team` it serves the app from two daphne processes that share throwaway
+PostgreSQL and Redis servers, as a team deployment does. Each session's viewers are
+spread over both processes, and the memory figure is the sum of both.
+
 The viewers run in this process, so on a small machine they compete with the
 server for CPU and the figures include their own scheduling delay.
 """
@@ -206,10 +210,12 @@ def rss_kib(pid: int) -> int:
 
 
 class Bench:
-    def __init__(self, root: Path, rounds: int) -> None:
+    def __init__(self, root: Path, rounds: int, team: bool = False) -> None:
         self.root = root
         self.rounds = rounds
+        self.team = team
         self.results: list[str] = []
+        self.services: list[services.Service] = []
 
     # Set-up
 
@@ -244,10 +250,19 @@ class Bench:
             "OPENCODE_UI_LOG_LEVEL": "WARNING",
             "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
         }
+        if self.team:
+            postgres = services.start_postgres()
+            self.services.append(postgres)
+            redis_server = services.start_redis()
+            self.services.append(redis_server)
+            environment["DATABASE_URL"] = postgres.url
+            environment["REDIS_URL"] = redis_server.url
         services.prepare_database(environment, USERNAME)
-        self.app = services.start_daphne(
-            environment, self.root / "daphne.log", REPO_DIR
-        )
+        self.apps = [
+            services.start_daphne(environment, self.root / f"daphne-{n}.log", REPO_DIR)
+            for n in range(2 if self.team else 1)
+        ]
+        self.app = self.apps[0]
         self.cookie = services.log_in(self.app.url, USERNAME, PASSWORD)
 
         self.sessions = [
@@ -257,7 +272,10 @@ class Bench:
             self.prompt_and_wait(session_id, "warm up")
 
     def stop(self) -> None:
-        for stop in (self.app.stop, self.opencode.stop, self.model.shutdown):
+        stops = [app.stop for app in self.apps]
+        stops += [self.opencode.stop, self.model.shutdown]
+        stops += [service.stop for service in self.services]
+        for stop in stops:
             try:
                 stop()
             except Exception as error:  # keep stopping the others
@@ -296,9 +314,11 @@ class Bench:
         viewers = []
         for number in range(count):
             session_id = self.sessions[number % SESSIONS]
+            # Each session's viewers alternate between the processes.
+            app = self.apps[(number // SESSIONS) % len(self.apps)]
             connection = await connect(
-                services.websocket_url(self.app.url, session_id),
-                **services.websocket_options(self.app.url, self.cookie),
+                services.websocket_url(app.url, session_id),
+                **services.websocket_options(app.url, self.cookie),
                 max_size=None,
             )
             viewer = Viewer(session_id, connection)
@@ -464,10 +484,11 @@ class Bench:
     async def scenario(self, count: int, events: EventLog) -> None:
         viewers = await self.open_viewers(count)
         sessions = len(self.watched(viewers))
-        self.report(f"{count} viewers over {sessions} sessions")
+        processes = f", {len(self.apps)} processes" if self.team else ""
+        self.report(f"{count} viewers over {sessions} sessions{processes}")
         await self.update_latency(viewers, events)
         await self.stream_latency(viewers, events)
-        self.memory[count] = rss_kib(self.app.pid)
+        self.memory[count] = sum(rss_kib(app.pid) for app in self.apps)
         if count in LOAD_VIEWER_COUNTS:
             await self.upstream_load(viewers, seconds=15)
         await self.close_viewers(viewers)
@@ -533,9 +554,14 @@ def main() -> None:
         action="store_true",
         help="skip building and timing the 2,000-message page",
     )
+    parser.add_argument(
+        "--team",
+        action="store_true",
+        help="serve from two daphne processes on PostgreSQL and Redis",
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="opencode-ui-bench-") as root:
-        bench = Bench(Path(root), arguments.rounds)
+        bench = Bench(Path(root), arguments.rounds, arguments.team)
         bench.start()
         try:
             asyncio.run(bench.run_scenarios())

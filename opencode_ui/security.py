@@ -52,7 +52,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 class SharedStoreOutageMiddleware:
-    """Answer 503 with an explanation while Redis, which the processes share, is down.
+    """Explain, with a 503, that Redis, shared by all processes, is down.
 
     Only deployments with REDIS_URL use Redis: for the cache (login limits, inbox
     count) and the channel layer.
@@ -85,7 +85,7 @@ def refusal(
 ) -> HttpResponse:
     """Explain a refused request: in the page's notice area for htmx, else a page.
 
-    The htmx answer leaves the form as it was, so nothing typed is lost.
+    The htmx response leaves the form as it was, so nothing typed is lost.
     """
     if request.headers.get("HX-Request"):
         response = render(request, "partials/page_notice.html", {"message": message})

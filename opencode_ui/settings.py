@@ -89,7 +89,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.get_str("REDIS_URL")
 if REDIS_URL:
-    # channels-redis waits up to 5 s in each blocking receive; redis-py's default
+    # channels-redis waits up to 5 s in each blocking receive, and redis-py's default
     # socket timeout is also 5 s, so idle receives would fail at random. A longer
     # timeout still notices a dead connection.
     CHANNEL_LAYERS = {

@@ -128,7 +128,7 @@ class LeaseFactory:
         return RedisLease(self.client, session_id, self.token, self.ttl)
 
     async def store_was_emptied(self) -> bool:
-        """Tell whether Redis lost its data since the last call; False without Redis."""
+        """Return True if Redis lost its data since the last call."""
         if self.client is None:
             return False
         try:

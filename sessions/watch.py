@@ -715,7 +715,7 @@ class WatcherRegistry:
 
     async def _start_shared(self) -> None:
         self.leases = LeaseFactory(settings.REDIS_URL, settings.POLLER_LEASE_TTL)
-        await self.leases.store_was_emptied()  # note what Redis holds now
+        await self.leases.store_was_emptied()  # record the current epoch
         self.active_sessions = ActiveSessions()
         self.events = EventStream(self._on_event, self._on_gap)
         self.events.start()
@@ -799,7 +799,7 @@ class WatcherRegistry:
                             await watcher.bring_up_to_date(channel_name)
 
     async def _rejoin_groups(self) -> bool:
-        """Renew this process's group memberships; return False if the layer failed."""
+        """Renew this process's group memberships. Return False if the layer failed."""
         try:
             for watcher in list(self.watchers.values()):
                 if watcher.holding:

@@ -127,7 +127,7 @@ def start_postgres(database: str = "opencode_ui") -> Service:
 
 
 def start_redis(port: int = 0) -> Service:
-    """Start an empty Redis on PORT (0 picks a free one); it saves nothing."""
+    """Start an empty Redis that saves nothing, on PORT (0 picks a free one)."""
     directory = Path(tempfile.mkdtemp(prefix="opencode-ui-redis-"))
     port = port or free_port()
     log = directory / "redis.log"
