@@ -87,6 +87,11 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Messages a channel queues before sends to it fail. Each process reads one channel,
+# which carries every fragment for all of its viewers, so bursts from many sessions
+# need more room than the channel layers' default of 100.
+CHANNEL_CAPACITY = 1000
+
 REDIS_URL = env.get_str("REDIS_URL")
 if REDIS_URL:
     # channels-redis waits up to 5 s in each blocking receive, and redis-py's default
@@ -95,7 +100,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": CHANNEL_CAPACITY,
+            },
         }
     }
     # Shared by every process, so the login limit and the inbox count hold across
@@ -108,7 +116,12 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

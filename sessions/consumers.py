@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import uuid
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from sessions.watch import group_name, registry
-
-logger = logging.getLogger(__name__)
+from sessions.watch import registry
 
 # Close codes in the 4000-4999 range that applications may define.
 CLOSE_UNAUTHENTICATED = 4401
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
+    # The watcher registry calls `send_html` directly, and the process's one control
+    # channel carries its messages, so each socket needs no channel of its own.
+    channel_layer_alias = None
     session_id = ""
+    viewer_id = ""
     watching = False
 
     async def __call__(self, scope, receive, send) -> None:
@@ -34,12 +36,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        await self.channel_layer.group_add(
-            group_name(self.session_id), self.channel_name
-        )
+        # A poller's reply with the full state names this viewer by this id.
+        self.viewer_id = uuid.uuid4().hex
         await self.accept()
         self.watching = True
-        await registry.join(self.session_id, self.channel_name)
+        await registry.join(self.session_id, self.viewer_id, self.send_html)
 
     async def disconnect(self, code: int) -> None:
         if self.watching:
@@ -47,21 +48,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _stop_watching(self) -> None:
         self.watching = False
-        await registry.leave(self.session_id, self.channel_name)
-        try:
-            await self.channel_layer.group_discard(
-                group_name(self.session_id), self.channel_name
-            )
-        except Exception as error:
-            # Redis is down. The membership expires, and messages sent to this
-            # channel meanwhile expire unread.
-            logger.warning(
-                "Viewer of %s could not leave its group: %s", self.session_id, error
-            )
+        await registry.leave(self.session_id, self.viewer_id)
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         # The page sends nothing over the socket: every action is a form POST.
         pass
 
-    async def session_fragment(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
+    async def send_html(self, html: str) -> None:
+        """Send one fragment; this process's watcher registry calls it."""
+        await self.send(text_data=html)

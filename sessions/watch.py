@@ -26,7 +26,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -93,13 +93,22 @@ TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
 
 def group_name(session_id: str) -> str:
-    """Name the group of a session's viewers, which receives its fragments."""
+    """Name the group of the processes with viewers of a session, one channel each.
+
+    The poller publishes each fragment to this group once, and every member
+    process hands it to its own viewers, so the channel layer carries one message
+    per process instead of one per viewer.
+    """
     return f"session-{session_id}"
 
 
 def control_group_name(session_id: str) -> str:
-    """Name the group of the processes watching a session, one channel each."""
+    """Name the group that reaches a session's poller in whichever process it runs."""
     return f"watchers-{session_id}"
+
+
+# Sends one fragment of HTML to one browser.
+Deliver = Callable[[str], Awaitable[None]]
 
 
 def _digest(value: Any) -> str:
@@ -132,7 +141,9 @@ class SessionWatcher:
         self.active_sessions = active_sessions or ActiveSessions(client_factory)
         self.events_live = events_live
         self.channel_layer = get_channel_layer()
-        self.viewers: set[str] = set()
+        # This process's viewers: an id unique across processes, mapped to the
+        # function that sends HTML to that viewer's browser.
+        self.viewers: dict[str, Deliver] = {}
         self.polls = 0
         self.holding = False
         self.ready = False
@@ -182,29 +193,55 @@ class SessionWatcher:
             self._stopping = True
         self._wake.set()
 
-    async def add_viewer(self, channel_name: str) -> None:
-        self.viewers.add(channel_name)
-        await self.bring_up_to_date(channel_name)
+    async def add_viewer(self, viewer_id: str, deliver: Deliver) -> None:
+        self.viewers[viewer_id] = deliver
+        await self.bring_up_to_date(viewer_id)
 
-    async def bring_up_to_date(self, channel_name: str) -> None:
+    async def bring_up_to_date(self, viewer_id: str) -> None:
         """Get the current state to one viewer, from this process or the poller's."""
         if self.holding:
-            await self.send_full_state(channel_name)
+            await self.send_full_state(viewer_id, self.control_channel)
         else:
             # Another process polls this session: ask it for the current state.
             await self._send_control(
-                {"type": "watcher.state", "reply_to": channel_name}
+                {
+                    "type": "watcher.state",
+                    "reply_to": viewer_id,
+                    "reply_via": self.control_channel,
+                }
             )
 
-    async def send_full_state(self, channel_name: str) -> None:
-        """Send the current state to one viewer, once this process has it."""
-        if not (self.holding and self.ready):
+    async def send_full_state(self, viewer_id: str, via: str) -> None:
+        """Send the current state to one viewer, once this process has it.
+
+        The state goes through VIA, the control channel of the viewer's process,
+        so it reaches the viewer in order with the fragments published before it.
+        """
+        if not (self.holding and self.ready) or not via:
             return  # the first poll sends the full state to every viewer
         async with self._send_lock:
             await self.channel_layer.send(
-                channel_name,
-                {"type": "session.fragment", "html": self.full_state_html()},
+                via,
+                {
+                    "type": "session.relay",
+                    "session_id": self.session_id,
+                    "html": self.full_state_html(),
+                    "to": viewer_id,
+                },
             )
+
+    async def deliver(self, html: str, to: str = "") -> None:
+        """Hand a fragment to this process's viewers, or only to the viewer TO."""
+        targets = [to] if to else list(self.viewers)
+        for viewer_id in targets:
+            deliver = self.viewers.get(viewer_id)
+            if deliver is None:
+                continue  # the viewer left meanwhile
+            try:
+                await deliver(html)
+            except Exception as error:
+                # One broken socket must not keep the fragment from the others.
+                logger.debug("Fragment not sent to a viewer: %s", error)
 
     async def _send_control(self, message: dict[str, Any]) -> None:
         await self.channel_layer.group_send(
@@ -562,7 +599,8 @@ class SessionWatcher:
 
     async def _send_group(self, html: str) -> None:
         await self.channel_layer.group_send(
-            self.group, {"type": "session.fragment", "html": html}
+            self.group,
+            {"type": "session.relay", "session_id": self.session_id, "html": html},
         )
 
     # Streamed text
@@ -671,7 +709,10 @@ class WatcherRegistry:
             self._lock = (loop, asyncio.Lock())
         return self._lock[1]
 
-    async def join(self, session_id: str, channel_name: str) -> SessionWatcher:
+    async def join(
+        self, session_id: str, viewer_id: str, deliver: Deliver
+    ) -> SessionWatcher:
+        """Add a viewer of SESSION_ID. DELIVER sends HTML to its browser."""
         async with self._changes_lock():
             watcher = self.watchers.get(session_id)
             if watcher is None:
@@ -680,19 +721,29 @@ class WatcherRegistry:
                 watcher = self._new_watcher(session_id)
                 self.watchers[session_id] = watcher
                 watcher.start()
-        await watcher.add_viewer(channel_name)
+                await watcher.channel_layer.group_add(
+                    watcher.group, self.control_channel
+                )
+        await watcher.add_viewer(viewer_id, deliver)
         return watcher
 
-    async def leave(self, session_id: str, channel_name: str) -> None:
+    async def leave(self, session_id: str, viewer_id: str) -> None:
         async with self._changes_lock():
             watcher = self.watchers.get(session_id)
             if watcher is None:
                 return
-            watcher.viewers.discard(channel_name)
+            watcher.viewers.pop(viewer_id, None)
             if watcher.viewers:
                 return
             del self.watchers[session_id]
             await watcher.stop()
+            try:
+                await watcher.channel_layer.group_discard(
+                    watcher.group, self.control_channel
+                )
+            except Exception as error:
+                # The membership expires, and what it still brings is ignored.
+                logger.warning("Group of %s not left: %s", session_id, error)
             if not self.watchers:
                 await self._stop_shared()
 
@@ -794,9 +845,9 @@ class WatcherRegistry:
             logger.warning("Redis lost its data; rejoining groups and resending state")
             if await self._rejoin_groups():
                 for watcher in list(self.watchers.values()):
-                    for channel_name in list(watcher.viewers):
+                    for viewer_id in list(watcher.viewers):
                         with contextlib.suppress(Exception):
-                            await watcher.bring_up_to_date(channel_name)
+                            await watcher.bring_up_to_date(viewer_id)
 
     async def _rejoin_groups(self) -> bool:
         """Renew this process's group memberships. Return False if the layer failed."""
@@ -804,8 +855,9 @@ class WatcherRegistry:
             for watcher in list(self.watchers.values()):
                 if watcher.holding:
                     await watcher.join_control_group()
-                for channel_name in list(watcher.viewers):
-                    await watcher.channel_layer.group_add(watcher.group, channel_name)
+                await watcher.channel_layer.group_add(
+                    watcher.group, self.control_channel
+                )
         except Exception as error:
             logger.warning("Group memberships not renewed: %s", error)
             return False
@@ -828,14 +880,23 @@ class WatcherRegistry:
             watcher = self.watchers.get(str(message.get("session_id") or ""))
             if watcher is None:
                 continue
+            kind = message.get("type")
             try:
-                if message.get("type") == "watcher.nudge":
+                if kind == "session.relay":
+                    await watcher.deliver(
+                        str(message.get("html") or ""), str(message.get("to") or "")
+                    )
+                elif kind == "watcher.nudge":
                     watcher.nudge(stopping=bool(message.get("stopping")))
-                elif message.get("type") == "watcher.state":
-                    await watcher.send_full_state(str(message.get("reply_to") or ""))
+                elif kind == "watcher.state":
+                    await watcher.send_full_state(
+                        str(message.get("reply_to") or ""),
+                        str(message.get("reply_via") or ""),
+                    )
             except ChannelFull:
                 logger.warning(
-                    "Viewer channel of %s is full; state not sent", watcher.session_id
+                    "Control channel of a process watching %s is full; state not sent",
+                    watcher.session_id,
                 )
 
 
