@@ -55,5 +55,5 @@ class SessionConsumer(AsyncWebsocketConsumer):
         pass
 
     async def send_html(self, html: str) -> None:
-        """Send one fragment; this process's watcher registry calls it."""
+        """Send one fragment to the browser. The watcher registry calls this."""
         await self.send(text_data=html)

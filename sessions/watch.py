@@ -1,18 +1,19 @@
 """The poller: one watcher per watched session, shared by all of its viewers.
 
 A watcher polls OpenCode for the session's messages and pending questions, keeps
-what it last sent, and publishes only the changed fragments to the session's
-channel-layer group. Consumers join and leave through `registry`. The first viewer
-starts the watcher and the last one to leave cancels it, so upstream requests grow
-with watched sessions, not with viewers.
+what it last sent, and publishes only the changed fragments. Consumers join and
+leave through `registry`. The first viewer starts the watcher and the last one to
+leave cancels it, so upstream requests grow with watched sessions, not with viewers.
 
 While any session is watched the registry also runs what the watchers of the
 process share. One reader of OpenCode's event stream sends streamed text straight
 to viewers and wakes the session's poller on other events. One
-`GET /api/session/active` per tick serves every poller. A control channel carries
-nudges and full-state requests from other processes. With several processes
-(REDIS_URL set) each watcher polls only while it holds the session's lease, so one
-process polls each session.
+`GET /api/session/active` per tick serves every poller. One control channel per
+process receives the fragments of the sessions it has viewers of and hands them to
+its sockets, so the channel layer carries one message per process, not per viewer.
+The same channel takes nudges and full-state requests from other processes. With
+several processes (REDIS_URL set) each watcher polls only while it holds the
+session's lease, so one process polls each session.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ LEASE_RETRY = 1.0
 # Seconds between renewals of this process's group memberships: channel layers drop
 # a group member after a day (their default `group_expiry`).
 GROUP_REFRESH = 3600.0
-# Seconds between checks that Redis still holds what this process put there. A Redis
+# Seconds between checks that Redis still has what this process put there. A Redis
 # that restarts without saving forgets every group membership and lease.
 STORE_CHECK = 2.0
 TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
@@ -133,16 +134,16 @@ class SessionWatcher:
     ) -> None:
         self.session_id = session_id
         self.group = group_name(session_id)
-        # This process's channel for nudges and state requests; it joins the
-        # session's control group only while this watcher polls.
+        # This process's channel for fragments, nudges and state requests. It joins
+        # the session's control group only while this watcher polls.
         self.control_channel = control_channel
         self.client_factory = client_factory
         self.lease = lease or LocalLease()
         self.active_sessions = active_sessions or ActiveSessions(client_factory)
         self.events_live = events_live
         self.channel_layer = get_channel_layer()
-        # This process's viewers: an id unique across processes, mapped to the
-        # function that sends HTML to that viewer's browser.
+        # This process's viewers: a random id, mapped to the function that sends
+        # HTML to that viewer's browser.
         self.viewers: dict[str, Deliver] = {}
         self.polls = 0
         self.holding = False
@@ -771,9 +772,9 @@ class WatcherRegistry:
         self.events = EventStream(self._on_event, self._on_gap)
         self.events.start()
         channel_layer = get_channel_layer()
-        # The default prefix matters: channels-redis reads every channel of a process
-        # from one Redis list per prefix, and a waiting receive on a second prefix
-        # would hold the shared receive lock and starve the viewers' channels.
+        # The default prefix matters: channels-redis keeps one receive lock per
+        # process but one Redis list per prefix, so a waiting receive on a second
+        # prefix would hold the lock and starve every channel on the first.
         self.control_channel = await channel_layer.new_channel()
         self._control_task = asyncio.create_task(
             self._receive_control(channel_layer), name="watcher control"
