@@ -256,9 +256,14 @@ class SessionWatcher:
         client = self.client_factory()
         try:
             while True:
-                if await self.lease.acquire():
+                if not await self.lease.acquire():
+                    await self._sleep(_with_jitter(LEASE_RETRY))
+                elif await self.join_control_group():
                     await self._poll_while_holding(client)
                 else:
+                    # A poller that other processes cannot reach would leave their
+                    # viewers without state, so it lets another process try.
+                    await self.lease.release()
                     await self._sleep(_with_jitter(LEASE_RETRY))
         finally:
             await client.aclose()
@@ -268,7 +273,6 @@ class SessionWatcher:
         self.holding = True
         self._lease_lost = False
         self._reset_state()
-        await self.join_control_group()
         renewal = asyncio.create_task(
             self._renew_lease(), name=f"lease {self.session_id}"
         )
@@ -285,19 +289,23 @@ class SessionWatcher:
                 "Poller stopped for %s after %d polls", self.session_id, self.polls
             )
 
-    async def join_control_group(self) -> None:
-        """Take nudges and state requests for this session from every process."""
+    async def join_control_group(self) -> bool:
+        """Take nudges and state requests for this session from every process.
+
+        Return False if the channel layer failed.
+        """
         if not self.control_channel:
-            return
+            return True
         try:
             await self.channel_layer.group_add(
                 control_group_name(self.session_id), self.control_channel
             )
         except Exception as error:
-            # The layer is down; the registry joins again once it is back.
             logger.warning(
-                "Poller of %s cannot take requests yet: %s", self.session_id, error
+                "Poller of %s cannot take requests: %s", self.session_id, error
             )
+            return False
+        return True
 
     async def _leave_control_group(self) -> None:
         if not self.control_channel:

@@ -11,11 +11,12 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from sessions.watch import WatcherRegistry, registry
+from sessions.watch import SessionWatcher, WatcherRegistry, registry
 from tests.conftest import wait_for
 from tests.fault_proxy import FaultProxy
 from tests.test_consumers import connect_viewer, receive_until
 from tests.test_flow import start_session, wait_for_page, wait_for_question
+from tests.test_live_updates import wait_until
 
 pytestmark = [pytest.mark.integration]
 
@@ -315,3 +316,51 @@ class WatcherStub:
     def nudge(self, stopping: bool = False) -> None:
         self.stopping = stopping
         self.nudged.set()
+
+
+class FailingGroupsLayer:
+    """A channel layer that cannot add group members, as while Redis is down."""
+
+    async def group_add(self, group: str, channel: str) -> None:
+        raise ConnectionError("Redis went away")
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        raise ConnectionError("Redis went away")
+
+
+class CountingLease:
+    ttl = 60.0
+
+    def __init__(self) -> None:
+        self.releases = 0
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def renew(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        self.releases += 1
+
+
+class IdleClient:
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_unreachable_poller_gives_up_its_lease(caplog):
+    lease = CountingLease()
+    watcher = SessionWatcher(
+        "ses_unreachable", IdleClient, lease=lease, control_channel="specific.a!b"
+    )
+    watcher.channel_layer = FailingGroupsLayer()
+    watcher.start()
+    try:
+        await wait_until(lambda: lease.releases >= 1)
+    finally:
+        await watcher.stop()
+
+    assert watcher.polls == 0
+    assert not watcher.holding
+    assert "Poller of ses_unreachable cannot take requests" in caplog.text
