@@ -1,8 +1,9 @@
 """The page shell in Chromium: layout, composer, follow-scroll, drawer, themes,
-keyboard shortcuts, an axe-core accessibility check and the README screenshots."""
+keyboard shortcuts, an axe-core accessibility check and screenshots of the main pages."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 
@@ -15,7 +16,13 @@ from tests.test_browser import browser, live_app, log_in  # noqa: F401 (fixtures
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 AXE_SCRIPT = REPO_DIR / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = REPO_DIR / "docs" / "screenshots"
+# The README shows the pictures in docs/screenshots. Test runs save theirs beside the
+# other artifacts unless OPENCODE_UI_UPDATE_SCREENSHOTS=1 asks to replace those.
+SCREENSHOTS = (
+    REPO_DIR / "docs" / "screenshots"
+    if os.environ.get("OPENCODE_UI_UPDATE_SCREENSHOTS") == "1"
+    else REPO_DIR / "test-artifacts" / "screenshots"
+)
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1440, "height": 900}
 WIDE = {"width": 1920, "height": 1080}
@@ -470,7 +477,7 @@ SCREENSHOT_PAGES = {"dashboard": "/", "sessions": "/sessions/"}
     "size,viewport", [("phone", PHONE), ("desktop", DESKTOP)], ids=["phone", "desktop"]
 )
 def test_screenshots(browser, live_app, question_session, scheme, size, viewport):  # noqa: F811
-    """Save the main pages into docs/screenshots, which the README shows."""
+    """Save pictures of the main pages in both themes and both sizes."""
     page = open_page(browser, live_app, viewport, color_scheme=scheme)
     # The stored theme is "system", so the emulated colour scheme decides.
     expect(page.locator("html")).to_have_attribute("data-theme", "system")
