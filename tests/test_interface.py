@@ -1,5 +1,5 @@
 """The page shell in Chromium: layout, composer, follow-scroll, drawer, themes,
-keyboard shortcuts, an axe-core accessibility check and screenshots of the main pages."""
+keyboard shortcuts, an axe-core accessibility check and screenshots of the pages."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 AXE_SCRIPT = REPO_DIR / "node_modules" / "axe-core" / "axe.min.js"
 # The README shows the pictures in docs/screenshots. Test runs save theirs beside the
-# other artifacts unless OPENCODE_UI_UPDATE_SCREENSHOTS=1 asks to replace those.
+# other artifacts, and replace those only when OPENCODE_UI_UPDATE_SCREENSHOTS=1.
 SCREENSHOTS = (
     REPO_DIR / "docs" / "screenshots"
     if os.environ.get("OPENCODE_UI_UPDATE_SCREENSHOTS") == "1"
