@@ -48,7 +48,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         "Your form could not be sent because its security token is missing or out "
         "of date. Reload the page and try again; what you typed is still in the form."
     )
-    return refusal(request, "Form not sent", message, status=403)
+    return refusal(request, "Form not sent", message, status=403, form_sent=True)
 
 
 class SharedStoreOutageMiddleware:
@@ -72,16 +72,28 @@ class SharedStoreOutageMiddleware:
         logger.error(
             "Redis failed during %s %s: %s", request.method, request.path, exception
         )
-        message = (
-            "The dashboard cannot reach Redis, the store its processes share. Try "
-            "again in a minute; what you typed is still in the form. If this goes on, "
-            "tell whoever runs the dashboard."
+        form_sent = request.method == "POST"
+        retry = (
+            "Send the form again in a minute: what you typed is still in it."
+            if form_sent
+            else "Reload this page in a minute."
         )
-        return refusal(request, "Dashboard store unavailable", message, status=503)
+        message = (
+            "The dashboard cannot reach Redis, the store its processes share. "
+            f"{retry} If this goes on, tell whoever runs the dashboard."
+        )
+        return refusal(
+            request, "Dashboard store unavailable", message, 503, form_sent=form_sent
+        )
 
 
 def refusal(
-    request: HttpRequest, heading: str, message: str, status: int
+    request: HttpRequest,
+    heading: str,
+    message: str,
+    status: int,
+    *,
+    form_sent: bool = False,
 ) -> HttpResponse:
     """Explain a refused request: in the page's notice area for htmx, else a page.
 
@@ -93,5 +105,5 @@ def refusal(
         response["HX-Retarget"] = "#page-notice"
         response["HX-Reswap"] = "innerHTML"
         return response
-    context = {"heading": heading, "message": message}
+    context = {"heading": heading, "message": message, "form_sent": form_sent}
     return render(request, "refused.html", context, status=status)

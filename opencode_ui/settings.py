@@ -107,10 +107,10 @@ if REDIS_URL:
         }
     }
     # Shared by every process, so the login limit and the inbox count hold across
-    # them.
+    # them. While Redis is down the cache misses instead of failing pages.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "opencode_ui.cache.ForgivingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "opencode-ui",
         }

@@ -8,6 +8,7 @@ that watches the session takes it over.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
@@ -43,6 +44,13 @@ return 0
 def holder_token() -> str:
     """Name this process as a lease holder: host, process id and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class StoreState(enum.Enum):
+    UP = "up"
+    DOWN = "down"
+    # Redis responds again but lost its data, because it restarted empty or was flushed.
+    EMPTIED = "emptied"
 
 
 class Lease(Protocol):
@@ -96,6 +104,7 @@ class RedisLease:
             return False
 
     async def renew(self) -> bool:
+        """Extend the lease; return False if it is lost or Redis cannot be reached."""
         try:
             renewed = await self.client.eval(
                 RENEW_SCRIPT, 1, self.key, self.token, self._ttl_ms
@@ -127,18 +136,18 @@ class LeaseFactory:
             return LocalLease()
         return RedisLease(self.client, session_id, self.token, self.ttl)
 
-    async def store_was_emptied(self) -> bool:
-        """Return True if Redis lost its data since the last call."""
+    async def check_store(self) -> StoreState:
+        """Check that Redis responds, and whether it lost its data since last time."""
         if self.client is None:
-            return False
+            return StoreState.UP
         try:
             await self.client.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
             epoch = await self.client.get(EPOCH_KEY)
         except RedisError:
-            return False  # the leases and the channel layer report the outage
+            return StoreState.DOWN
         emptied = self._epoch is not None and epoch != self._epoch
         self._epoch = epoch
-        return emptied
+        return StoreState.EMPTIED if emptied else StoreState.UP
 
     async def aclose(self) -> None:
         if self.client is not None:

@@ -45,7 +45,7 @@ from sessions.events import (
     event_payload,
     is_delta,
 )
-from sessions.lease import Lease, LeaseFactory, LocalLease
+from sessions.lease import Lease, LeaseFactory, LocalLease, StoreState
 from sessions.opencode import (
     MESSAGE_ID,
     AsyncOpenCodeClient,
@@ -88,8 +88,15 @@ LEASE_RETRY = 1.0
 # a group member after a day (their default `group_expiry`).
 GROUP_REFRESH = 3600.0
 # Seconds between checks that Redis still has what this process put there. A Redis
-# that restarts without saving forgets every group membership and lease.
+# that restarts without saving loses every group membership and lease.
 STORE_CHECK = 2.0
+# Maximum pause (seconds) between receives on the control channel while they fail.
+CONTROL_RETRY_MAX = 2.0
+STORE_DOWN_HEADLINE = "Live updates paused"
+STORE_DOWN_DETAIL = (
+    "The dashboard cannot reach Redis, which carries live updates between its "
+    "processes. This page catches up on its own once Redis is back."
+)
 TEXT_PART_ID = re.compile(r"[\w-]{1,64}")
 
 
@@ -323,7 +330,9 @@ class SessionWatcher:
             await asyncio.sleep(self.lease.ttl / 3)
             if not await self.lease.renew():
                 logger.warning(
-                    "Lease on %s lost: another process polls it now", self.session_id
+                    "Lease on %s lost or unreachable; polling stops until it is "
+                    "taken again",
+                    self.session_id,
                 )
                 self._lease_lost = True
                 self._wake.set()
@@ -775,7 +784,7 @@ class WatcherRegistry:
 
     async def _start_shared(self) -> None:
         self.leases = LeaseFactory(settings.REDIS_URL, settings.POLLER_LEASE_TTL)
-        await self.leases.store_was_emptied()  # record the current epoch
+        await self.leases.check_store()  # record the current epoch
         self.active_sessions = ActiveSessions()
         self.events = EventStream(self._on_event, self._on_gap)
         self.events.start()
@@ -846,17 +855,43 @@ class WatcherRegistry:
             await self._rejoin_groups()
 
     async def _watch_store(self) -> None:
-        """Rejoin every group and resend every viewer's state after Redis lost them."""
+        """Tell viewers while Redis is down, and catch them up once it is back.
+
+        A Redis that comes back, or that lost its data while up, may have dropped
+        this process's group memberships, so the process joins its groups again and
+        requests every viewer's current state.
+        """
+        paused = False
         while True:
             await asyncio.sleep(STORE_CHECK)
-            if self.leases is None or not await self.leases.store_was_emptied():
+            if self.leases is None:
                 continue
-            logger.warning("Redis lost its data; rejoining groups and resending state")
-            if await self._rejoin_groups():
-                for watcher in list(self.watchers.values()):
-                    for viewer_id in list(watcher.viewers):
-                        with contextlib.suppress(Exception):
-                            await watcher.bring_up_to_date(viewer_id)
+            state = await self.leases.check_store()
+            if state is StoreState.DOWN:
+                if not paused:
+                    paused = True
+                    logger.warning("Redis is unreachable; live updates are paused")
+                    await self._deliver_everywhere(
+                        fragments.banner_html(STORE_DOWN_HEADLINE, STORE_DOWN_DETAIL)
+                    )
+                continue
+            if not paused and state is StoreState.UP:
+                continue
+            logger.warning("Redis is back or lost its data; resending every state")
+            if not await self._rejoin_groups():
+                paused = True
+                continue
+            paused = False
+            await self._deliver_everywhere(fragments.banner_html())
+            for watcher in list(self.watchers.values()):
+                for viewer_id in list(watcher.viewers):
+                    with contextlib.suppress(Exception):
+                        await watcher.bring_up_to_date(viewer_id)
+
+    async def _deliver_everywhere(self, html: str) -> None:
+        """Hand a fragment straight to every viewer in this process."""
+        for watcher in list(self.watchers.values()):
+            await watcher.deliver(html)
 
     async def _rejoin_groups(self) -> bool:
         """Renew this process's group memberships. Return False if the layer failed."""
@@ -883,7 +918,7 @@ class WatcherRegistry:
                 # unanswered until the last viewer left.
                 failures += 1
                 logger.warning("Control channel receive failed: %s", error)
-                await asyncio.sleep(min(FAILURE_BACKOFF_MAX, 0.25 * 2**failures))
+                await asyncio.sleep(min(CONTROL_RETRY_MAX, 0.25 * 2**failures))
                 continue
             failures = 0
             watcher = self.watchers.get(str(message.get("session_id") or ""))

@@ -245,3 +245,27 @@ def test_pushed_card_keeps_choices(page: Page):
     expect(card).to_contain_text("casey is on it")
     expect(card.get_by_label("Lint")).to_be_checked()
     expect(card.get_by_label("Your own answer")).to_have_value("half-typed")
+
+
+def test_unavailable_store_shown_above_form(page: Page):
+    log_in(page)
+    page.get_by_label("Prompt").fill("hello before the outage")
+    page.get_by_role("button", name="Start session").click()
+    expect(page).to_have_url(re.compile(r"/sessions/ses_\w+/$"))
+
+    # The reply a daphne process gives while its Redis is down.
+    page.route(
+        "**/prompt/",
+        lambda route: route.fulfill(
+            status=503,
+            headers={"HX-Retarget": "#page-notice", "HX-Reswap": "innerHTML"},
+            content_type="text/html",
+            body='<p class="notice-error">The dashboard cannot reach Redis.</p>',
+        ),
+    )
+    composer = page.get_by_label("Message the agent")
+    composer.fill("typed during the outage")
+    composer.press("Control+Enter")
+
+    expect(page.locator("#page-notice")).to_contain_text("cannot reach Redis")
+    expect(composer).to_have_value("typed during the outage")

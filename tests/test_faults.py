@@ -11,6 +11,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
+from opencode_ui.login import MAX_FAILURES
 from sessions.watch import SessionWatcher, WatcherRegistry, registry
 from tests.conftest import wait_for
 from tests.fault_proxy import FaultProxy
@@ -228,25 +229,54 @@ def dead_redis_url() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+FORGIVING_CACHE = "opencode_ui.cache.ForgivingRedisCache"
+PLAIN_CACHE = "django.core.cache.backends.redis.RedisCache"
+
+
+def redis_cache_at(url: str, backend: str = FORGIVING_CACHE) -> dict:
+    return {"default": {"BACKEND": backend, "LOCATION": url}}
+
+
 @pytest.mark.django_db
-def test_redis_outage_explained(client, settings, dead_redis_url):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": dead_redis_url,
-        }
-    }
+def test_redis_outage_explained(owner_client, opencode_settings, dead_redis_url):
+    # A plain Redis cache fails the request, as any unguarded use of Redis would.
+    opencode_settings.CACHES = redis_cache_at(dead_redis_url, PLAIN_CACHE)
     login = {"username": "dana", "password": "typed-while-down"}
 
-    plain = client.post("/accounts/login/", login)
-    htmx = client.post("/accounts/login/", login, headers={"HX-Request": "true"})
+    plain = owner_client.post("/accounts/login/", login)
+    htmx = owner_client.post("/accounts/login/", login, headers={"HX-Request": "true"})
+    page = owner_client.get("/inbox/badge/")
 
     assert plain.status_code == 503
     assert "cannot reach Redis" in plain.content.decode()
+    assert "what you typed is still in it" in plain.content.decode()
     assert "<h1>Dashboard store unavailable</h1>" in plain.content.decode()
     assert htmx.status_code == 503
     assert htmx["HX-Retarget"] == "#page-notice"
     assert "cannot reach Redis" in htmx.content.decode()
+    assert page.status_code == 503
+    assert "Reload this page in a minute" in page.content.decode()
+    assert "Back button" not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_cache_outage_keeps_login_working(
+    client, owner, settings, dead_redis_url, caplog
+):
+    settings.CACHES = redis_cache_at(dead_redis_url)
+
+    failures = [
+        client.post("/accounts/login/", {"username": "dana", "password": "wrong"})
+        for _ in range(MAX_FAILURES + 1)
+    ]
+    success = client.post(
+        "/accounts/login/", {"username": "dana", "password": "dana-password-1"}
+    )
+
+    # Without Redis nothing counts the failures, so none is blocked.
+    assert [response.status_code for response in failures] == [200] * (MAX_FAILURES + 1)
+    assert success.status_code == 302
+    assert "Cache get skipped because Redis failed" in caplog.text
 
 
 @pytest.mark.django_db
