@@ -717,6 +717,8 @@ class WatcherRegistry:
         self.active_sessions: ActiveSessions | None = None
         self.leases: LeaseFactory | None = None
         self.control_channel = ""
+        # True while the channel layer fails: viewers may lack fragments or state.
+        self.paused = False
         self._control_task: asyncio.Task | None = None
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
@@ -739,10 +741,18 @@ class WatcherRegistry:
                 watcher = self._new_watcher(session_id)
                 self.watchers[session_id] = watcher
                 watcher.start()
-                await watcher.channel_layer.group_add(
-                    watcher.group, self.control_channel
-                )
-        await watcher.add_viewer(viewer_id, deliver)
+                try:
+                    await watcher.channel_layer.group_add(
+                        watcher.group, self.control_channel
+                    )
+                except Exception as error:
+                    self._pause(f"group of {session_id} not joined: {error}")
+        try:
+            await watcher.add_viewer(viewer_id, deliver)
+        except Exception as error:
+            # The viewer stays, and gets its state once the layer is back.
+            self._pause(f"state of {session_id} not requested: {error}")
+            await deliver(self._paused_banner())
         return watcher
 
     async def leave(self, session_id: str, viewer_id: str) -> None:
@@ -783,6 +793,7 @@ class WatcherRegistry:
     # What the watchers of the process share
 
     async def _start_shared(self) -> None:
+        self.paused = False
         self.leases = LeaseFactory(settings.REDIS_URL, settings.POLLER_LEASE_TTL)
         await self.leases.check_store()  # record the current epoch
         self.active_sessions = ActiveSessions()
@@ -861,32 +872,37 @@ class WatcherRegistry:
         this process's group memberships, so the process joins its groups again and
         requests every viewer's current state.
         """
-        paused = False
         while True:
             await asyncio.sleep(STORE_CHECK)
             if self.leases is None:
                 continue
             state = await self.leases.check_store()
             if state is StoreState.DOWN:
-                if not paused:
-                    paused = True
-                    logger.warning("Redis is unreachable; live updates are paused")
-                    await self._deliver_everywhere(
-                        fragments.banner_html(STORE_DOWN_HEADLINE, STORE_DOWN_DETAIL)
-                    )
+                if not self.paused:
+                    self._pause("Redis is unreachable")
+                    await self._deliver_everywhere(self._paused_banner())
                 continue
-            if not paused and state is StoreState.UP:
+            if not self.paused and state is StoreState.UP:
                 continue
             logger.warning("Redis is back or lost its data; resending every state")
             if not await self._rejoin_groups():
-                paused = True
                 continue
-            paused = False
+            self.paused = False
             await self._deliver_everywhere(fragments.banner_html())
             for watcher in list(self.watchers.values()):
                 for viewer_id in list(watcher.viewers):
                     with contextlib.suppress(Exception):
                         await watcher.bring_up_to_date(viewer_id)
+
+    def _pause(self, reason: str) -> None:
+        """Note that live updates stopped, so the store watcher catches up later."""
+        if not self.paused:
+            logger.warning("Live updates paused: %s", reason)
+        self.paused = True
+
+    @staticmethod
+    def _paused_banner() -> str:
+        return fragments.banner_html(STORE_DOWN_HEADLINE, STORE_DOWN_DETAIL)
 
     async def _deliver_everywhere(self, html: str) -> None:
         """Hand a fragment straight to every viewer in this process."""

@@ -221,6 +221,13 @@ async def test_live_updates_recover_after_redis_restarts(
         redis_server.stop()
         for viewer in viewers:
             await receive_until(viewer, "Live updates paused")
+        # A page opened during the outage is told the same, and catches up later.
+        latecomer = await connect(
+            services.websocket_url(processes[1].url, session_id),
+            **services.websocket_options(processes[1].url, team.session_cookie),
+        )
+        await receive_until(latecomer, "Live updates paused")
+        viewers.append(latecomer)
 
         # Redis comes back empty: the leases and group memberships are gone.
         redis_server = services.start_redis(port)
