@@ -88,6 +88,9 @@ class RedisLease:
         self.key = KEY_PREFIX + session_id
         self.token = token
         self.ttl = ttl
+        # A non-holder retries every second, so an outage is logged once, not
+        # at every retry.
+        self._failing = False
 
     @property
     def _ttl_ms(self) -> int:
@@ -95,13 +98,17 @@ class RedisLease:
 
     async def acquire(self) -> bool:
         try:
-            if await self.client.set(self.key, self.token, nx=True, px=self._ttl_ms):
-                return True
-            # A restart of the same holder's poller finds its own key still there.
-            return await self.renew()
+            taken = await self.client.set(
+                self.key, self.token, nx=True, px=self._ttl_ms
+            )
         except RedisError as error:
-            logger.warning("Lease %s could not be taken: %s", self.key, error)
+            level = logging.DEBUG if self._failing else logging.WARNING
+            logger.log(level, "Lease %s could not be taken: %s", self.key, error)
+            self._failing = True
             return False
+        self._failing = False
+        # A restart of the same holder's poller finds its own key still there.
+        return bool(taken) or await self.renew()
 
     async def renew(self) -> bool:
         """Extend the lease; return False if it is lost or Redis cannot be reached."""

@@ -933,7 +933,8 @@ class WatcherRegistry:
                 # would leave other processes' nudges and state requests
                 # unanswered until the last viewer left.
                 failures += 1
-                logger.warning("Control channel receive failed: %s", error)
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                logger.log(level, "Control channel receive failed: %s", error)
                 await asyncio.sleep(min(CONTROL_RETRY_MAX, 0.25 * 2**failures))
                 continue
             failures = 0
