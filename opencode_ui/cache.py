@@ -38,7 +38,12 @@ RESULTS_ON_FAILURE: dict[str, Callable[..., Any]] = {
 
 
 class ForgivingRedisCache(RedisCache):
-    """A Redis cache whose operations miss, with a warning, while Redis is down."""
+    """A Redis cache whose operations miss while Redis is down.
+
+    The first failure of an outage is logged as a warning, the rest at debug level.
+    """
+
+    failing = False
 
 
 def _forgiving(name: str, result_on_failure: Callable[..., Any]) -> Callable[..., Any]:
@@ -46,10 +51,14 @@ def _forgiving(name: str, result_on_failure: Callable[..., Any]) -> Callable[...
 
     def forgiving_operation(self, *args, **kwargs):
         try:
-            return operation(self, *args, **kwargs)
+            result = operation(self, *args, **kwargs)
         except RedisError as error:
-            logger.warning("Cache %s skipped because Redis failed: %s", name, error)
+            level = logging.DEBUG if self.failing else logging.WARNING
+            logger.log(level, "Cache %s skipped because Redis failed: %s", name, error)
+            self.failing = True
             return result_on_failure(*args, **kwargs)
+        self.failing = False
+        return result
 
     forgiving_operation.__name__ = name
     forgiving_operation.__doc__ = operation.__doc__

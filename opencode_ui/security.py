@@ -36,6 +36,9 @@ class ContentSecurityPolicyMiddleware:
         response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Referrer-Policy", "same-origin")
         response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        # Tells the page's script that an error response came from this app, whose
+        # error fragments keep the form, and not from a proxy in front of it.
+        response.setdefault("OpenCode-UI", "1")
         return response
 
 

@@ -27,8 +27,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         finally:
             # A connection cancelled mid-handshake never gets its disconnect
             # handler, so leave here, or its watcher would poll forever.
-            if self.watching:
-                await asyncio.shield(self._stop_watching())
+            await self._stop_watching()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -43,12 +42,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await registry.join(self.session_id, self.viewer_id, self.send_html)
 
     async def disconnect(self, code: int) -> None:
-        if self.watching:
-            await self._stop_watching()
+        await self._stop_watching()
 
     async def _stop_watching(self) -> None:
+        if not self.watching:
+            return
         self.watching = False
-        await registry.leave(self.session_id, self.viewer_id)
+        # Shielded: daphne cancels a handler that takes too long to close, and a
+        # leave cut short would keep the watcher polling for a viewer that is gone.
+        await asyncio.shield(registry.leave(self.session_id, self.viewer_id))
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         # The page sends nothing over the socket: every action is a form POST.

@@ -34,6 +34,7 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from sessions import fragments
 from sessions.activity import ActiveSessions
@@ -225,8 +226,22 @@ class SessionWatcher:
         The state goes through VIA, the control channel of the viewer's process,
         so it reaches the viewer in order with the fragments published before it.
         """
-        if not (self.holding and self.ready) or not via:
-            return  # the first poll sends the full state to every viewer
+        if not (self.holding and via):
+            return
+        if not self.ready:
+            # The first poll sends the full state to every viewer. Until then the
+            # viewer gets only the reason that poll failed, if it did.
+            if self._error is not None:
+                await self.channel_layer.send(
+                    via,
+                    {
+                        "type": "session.relay",
+                        "session_id": self.session_id,
+                        "html": self.banner_html(),
+                        "to": viewer_id,
+                    },
+                )
+            return
         async with self._send_lock:
             await self.channel_layer.send(
                 via,
@@ -237,6 +252,12 @@ class SessionWatcher:
                     "to": viewer_id,
                 },
             )
+
+    def banner_html(self) -> str:
+        """Render the banner this process's viewers should show for this session."""
+        if self.holding and self._error is not None:
+            return fragments.banner_html(self._error.headline, str(self._error))
+        return fragments.banner_html()
 
     async def deliver(self, html: str, to: str = "") -> None:
         """Hand a fragment to this process's viewers, or only to the viewer TO."""
@@ -266,7 +287,20 @@ class SessionWatcher:
                 if not await self.lease.acquire():
                     await self._sleep(_with_jitter(LEASE_RETRY))
                 elif await self.join_control_group():
-                    await self._poll_while_holding(client)
+                    try:
+                        await self._poll_while_holding(client)
+                    except Exception as error:
+                        # Most often the channel layer is down. The lease is given
+                        # up and taken again shortly, so the session is not left
+                        # without a poller. Anything else is a bug: keep its trace.
+                        outage = isinstance(error, (RedisError, ChannelFull))
+                        logger.warning(
+                            "Poller of %s failed: %s",
+                            self.session_id,
+                            error,
+                            exc_info=not outage,
+                        )
+                        await self._sleep(_with_jitter(LEASE_RETRY))
                 else:
                     # A poller that other processes cannot reach would leave their
                     # viewers without state, so it lets another process try.
@@ -750,9 +784,10 @@ class WatcherRegistry:
         try:
             await watcher.add_viewer(viewer_id, deliver)
         except Exception as error:
-            # The viewer stays, and gets its state once the layer is back.
+            # The viewer stays, and the store watcher sends its state shortly.
             self._pause(f"state of {session_id} not requested: {error}")
-            await deliver(self._paused_banner())
+            if not isinstance(error, ChannelFull):
+                await deliver(self._paused_banner())
         return watcher
 
     async def leave(self, session_id: str, viewer_id: str) -> None:
@@ -828,6 +863,13 @@ class WatcherRegistry:
         return self.events is not None and self.events.connected
 
     async def _on_event(self, event: dict[str, Any]) -> None:
+        try:
+            await self._handle_event(event)
+        except (RedisError, ChannelFull) as error:
+            # Polling catches up on what the viewers missed once Redis is back.
+            self._pause(f"streamed text not sent: {error}")
+
+    async def _handle_event(self, event: dict[str, Any]) -> None:
         payload = event_payload(event)
         watcher = self.watchers.get(str(payload.get("sessionID") or ""))
         if watcher is None or not watcher.holding:
@@ -888,8 +930,10 @@ class WatcherRegistry:
             if not await self._rejoin_groups():
                 continue
             self.paused = False
-            await self._deliver_everywhere(fragments.banner_html())
             for watcher in list(self.watchers.values()):
+                # Replace the outage banner with the session's own, OpenCode's
+                # error or none.
+                await watcher.deliver(watcher.banner_html())
                 for viewer_id in list(watcher.viewers):
                     with contextlib.suppress(Exception):
                         await watcher.bring_up_to_date(viewer_id)

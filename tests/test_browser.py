@@ -247,6 +247,16 @@ def test_pushed_card_keeps_choices(page: Page):
     expect(card.get_by_label("Your own answer")).to_have_value("half-typed")
 
 
+def fulfil_prompts(page: Page, status: int, headers: dict, body: str) -> None:
+    """Answer every prompt post of PAGE with this response instead of the app."""
+    page.route(
+        "**/prompt/",
+        lambda route: route.fulfill(
+            status=status, headers=headers, content_type="text/html", body=body
+        ),
+    )
+
+
 def test_unavailable_store_shown_above_form(page: Page):
     log_in(page)
     page.get_by_label("Prompt").fill("hello before the outage")
@@ -254,14 +264,11 @@ def test_unavailable_store_shown_above_form(page: Page):
     expect(page).to_have_url(re.compile(r"/sessions/ses_\w+/$"))
 
     # The reply a daphne process gives while its Redis is down.
-    page.route(
-        "**/prompt/",
-        lambda route: route.fulfill(
-            status=503,
-            headers={"HX-Retarget": "#page-notice", "HX-Reswap": "innerHTML"},
-            content_type="text/html",
-            body='<p class="notice-error">The dashboard cannot reach Redis.</p>',
-        ),
+    fulfil_prompts(
+        page,
+        503,
+        {"HX-Retarget": "#page-notice", "HX-Reswap": "innerHTML", "OpenCode-UI": "1"},
+        '<p class="notice-error">The dashboard cannot reach Redis.</p>',
     )
     composer = page.get_by_label("Message the agent")
     composer.fill("typed during the outage")
@@ -269,3 +276,20 @@ def test_unavailable_store_shown_above_form(page: Page):
 
     expect(page.locator("#page-notice")).to_contain_text("cannot reach Redis")
     expect(composer).to_have_value("typed during the outage")
+
+
+def test_proxy_error_page_keeps_form(page: Page):
+    log_in(page)
+    page.get_by_label("Prompt").fill("hello before the proxy fails")
+    page.get_by_role("button", name="Start session").click()
+    expect(page).to_have_url(re.compile(r"/sessions/ses_\w+/$"))
+
+    # What nginx sends when no daphne process answers.
+    fulfil_prompts(page, 502, {}, "<html><h1>502 Bad Gateway</h1></html>")
+    composer = page.get_by_label("Message the agent")
+    composer.fill("typed while the app is down")
+    composer.press("Control+Enter")
+
+    expect(page.locator("#page-notice")).to_contain_text("did not answer (HTTP 502)")
+    expect(composer).to_have_value("typed while the app is down")
+    expect(page.get_by_text("502 Bad Gateway")).to_have_count(0)

@@ -10,8 +10,10 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from redis.exceptions import RedisError
 
 from opencode_ui.login import MAX_FAILURES
+from sessions.opencode import OpenCodeUnreachable
 from sessions.watch import SessionWatcher, WatcherRegistry, registry
 from tests.conftest import wait_for
 from tests.fault_proxy import FaultProxy
@@ -394,3 +396,62 @@ async def test_unreachable_poller_gives_up_its_lease(caplog):
     assert watcher.polls == 0
     assert not watcher.holding
     assert "Poller of ses_unreachable cannot take requests" in caplog.text
+
+
+async def test_poller_survives_a_failed_publish(caplog):
+    lease = CountingLease()
+    watcher = SessionWatcher("ses_publish", IdleClient, lease=lease)
+    polls = []
+
+    async def poll(client, fresh_status: bool) -> str:
+        polls.append(fresh_status)
+        if len(polls) == 1:
+            raise RedisError("Redis went away")
+        await asyncio.Event().wait()  # the second poll never ends
+        return ""
+
+    watcher._poll = poll
+    watcher.start()
+    try:
+        await wait_until(lambda: len(polls) == 2)
+    finally:
+        await watcher.stop()
+
+    assert lease.releases >= 1
+    assert "Poller of ses_publish failed: Redis went away" in caplog.text
+
+
+async def test_unready_poller_sends_its_error():
+    watcher = SessionWatcher("ses_unready")
+    watcher.holding = True
+    watcher._error = OpenCodeUnreachable("connection refused")
+    process_channel = await watcher.channel_layer.new_channel()
+
+    await watcher.send_full_state("viewer-1", process_channel)
+    message = await watcher.channel_layer.receive(process_channel)
+
+    assert message["to"] == "viewer-1"
+    assert "OpenCode is unreachable" in message["html"]
+    assert "connection refused" in message["html"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_leave_survives_a_cancelled_handler(
+    opencode_settings, owner, api, opencode_server
+):
+    session_id = (
+        await sync_to_async(api.create_session)(opencode_server.workspaces[0])
+    )["id"]
+    viewer = await connect_viewer(session_id, owner)
+    changes = registry._changes_lock()
+    await changes.acquire()
+    try:
+        await viewer.send_input({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.sleep(0.2)  # the handler now waits for the registry
+        # Daphne cancels a handler that takes too long to close.
+        viewer.future.cancel()
+        await asyncio.sleep(0.1)
+    finally:
+        changes.release()
+
+    await wait_until(lambda: session_id not in registry.watchers)

@@ -51,6 +51,36 @@
     }
   });
 
+  // Error pages from something other than this app, such as a proxy's 502 page, or
+  // no response at all. The app marks its own responses with an OpenCode-UI header
+  // and its error responses keep the form as typed. A stranger's page would replace
+  // the form, so show a notice above it instead.
+
+  function showPageNotice(text) {
+    var notice = document.getElementById("page-notice");
+    if (!notice) return;
+    var paragraph = document.createElement("p");
+    paragraph.className = "notice-error";
+    paragraph.textContent = text;
+    notice.replaceChildren(paragraph);
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status < 400 || xhr.getResponseHeader("OpenCode-UI")) return;
+    event.detail.shouldSwap = false;
+    showPageNotice(
+      "The dashboard did not answer (HTTP " + xhr.status + "). What you typed is " +
+      "still in the form: try again in a moment."
+    );
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showPageNotice(
+      "The dashboard could not be reached. What you typed is still in the form: " +
+      "try again in a moment."
+    );
+  });
+
   // Announcements for screen readers
 
   function announce(text, urgent) {
