@@ -432,7 +432,7 @@ async def test_unready_poller_sends_its_error():
 
     assert message["to"] == "viewer-1"
     assert "OpenCode is unreachable" in message["html"]
-    assert "connection refused" in message["html"]
+    assert "Connection refused" in message["html"]
 
 
 @pytest.mark.django_db(transaction=True)
