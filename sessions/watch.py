@@ -91,6 +91,8 @@ GROUP_REFRESH = 3600.0
 # Seconds between checks that Redis still has what this process put there. A Redis
 # that restarts without saving loses every group membership and lease.
 STORE_CHECK = 2.0
+# Seconds to wait for a cancelled poller to end before cancelling it again.
+STOP_RETRY = 1.0
 # Maximum pause (seconds) between receives on the control channel while they fail.
 CONTROL_RETRY_MAX = 2.0
 STORE_DOWN_HEADLINE = "Live updates paused"
@@ -186,9 +188,14 @@ class SessionWatcher:
         self.task = asyncio.create_task(self._run(), name=f"watch {self.session_id}")
 
     async def stop(self) -> None:
+        """Cancel the poller and wait until it has ended."""
         if self.task is None:
             return
-        self.task.cancel()
+        # Cancel again if the task swallowed a cancellation: a leave waits for this
+        # under the registry's lock, so a stuck watcher would block every join.
+        while not self.task.done():
+            self.task.cancel()
+            await asyncio.wait({self.task}, timeout=STOP_RETRY)
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
 
@@ -411,8 +418,11 @@ class SessionWatcher:
 
     async def _sleep(self, seconds: float) -> bool:
         """Wait for the next tick; return True when a nudge cut the wait short."""
+        # Not `asyncio.wait_for`: on Python 3.11 it drops a cancellation that
+        # arrives just as the nudge does, and the watcher would never stop.
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         except TimeoutError:
             return False
         self._wake.clear()

@@ -455,3 +455,35 @@ async def test_leave_survives_a_cancelled_handler(
         changes.release()
 
     await wait_until(lambda: session_id not in registry.watchers)
+
+
+async def test_watcher_stops_when_a_cancellation_is_swallowed():
+    watcher = SessionWatcher("ses_stubborn", IdleClient, lease=CountingLease())
+    swallowed = []
+
+    async def poll(client, fresh_status: bool) -> str:
+        return "idle"
+
+    async def stubborn_sleep(seconds: float) -> bool:
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)  # as `asyncio.wait_for` can on Python 3.11
+        return True
+
+    watcher._poll = poll
+    watcher._sleep = stubborn_sleep
+    watcher.start()
+    await wait_until(lambda: watcher.holding)
+
+    # Not `wait_for`, whose own cancellation on timeout would end the watcher.
+    stopping = asyncio.create_task(watcher.stop())
+    finished, _ = await asyncio.wait({stopping}, timeout=5)
+    if not finished:
+        watcher.task.cancel()  # let the test end either way
+
+    assert stopping in finished
+    assert swallowed == [True]
+    assert watcher.task.done()
