@@ -218,9 +218,18 @@ class ScriptedModelHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+class ScriptedModelServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # OpenCode hangs up mid-stream when a run is interrupted or its server
+        # stops; that is expected, so skip the traceback the base class prints.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def start(port: int = 0) -> ThreadingHTTPServer:
     """Start the model on 127.0.0.1 in a daemon thread; port 0 picks a free one."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), ScriptedModelHandler)
+    server = ScriptedModelServer(("127.0.0.1", port), ScriptedModelHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

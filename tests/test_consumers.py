@@ -98,6 +98,26 @@ async def test_poller_stops_after_repeated_connects(
     assert leftover == []
 
 
+async def test_churn_while_streaming_leaves_no_poller(
+    opencode_settings, owner, api, opencode_server
+):
+    session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
+    session_id = session["id"]
+    await sync_to_async(api.send_prompt)(session_id, "stream through churn [[slow]]")
+    # Streamed words nudge the poller, so some leaves meet a nudge mid-cancel. A
+    # watcher that never stops would block every later join, so bound the wait.
+    async with asyncio.timeout(60):
+        for round_number in range(30):
+            viewer = await connect_viewer(session_id, owner)
+            await asyncio.sleep(0.02 * (round_number % 5))
+            await viewer.disconnect()
+
+    assert session_id not in registry.watchers
+    latecomer = await connect_viewer(session_id, owner)
+    await receive_until(latecomer, 'id="transcript" hx-swap-oob="innerHTML"')
+    await latecomer.disconnect()
+
+
 async def test_late_viewer_gets_full_state(
     opencode_settings, owner, teammate, started_session
 ):
