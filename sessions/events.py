@@ -12,7 +12,6 @@ latency.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +22,7 @@ from sessions.opencode import (
     OpenCodeTimeout,
     new_async_client,
 )
+from sessions.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +73,8 @@ class EventStream:
         self.task = asyncio.create_task(self._run(), name="opencode events")
 
     async def stop(self) -> None:
-        if self.task is None:
-            return
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        if self.task is not None:
+            await cancel_and_wait(self.task)
 
     def _opened(self) -> None:
         logger.info("Event stream connected")

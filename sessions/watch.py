@@ -56,6 +56,7 @@ from sessions.opencode import (
     new_async_client,
 )
 from sessions.streaming import StreamedText
+from sessions.tasks import cancel_and_wait
 from sessions.teamwork import attribution_labels, claims_for
 from sessions.transcript import (
     STATUS_IDLE,
@@ -91,8 +92,6 @@ GROUP_REFRESH = 3600.0
 # Seconds between checks that Redis still has what this process put there. A Redis
 # that restarts without saving loses every group membership and lease.
 STORE_CHECK = 2.0
-# Seconds to wait for a cancelled poller to end before cancelling it again.
-STOP_RETRY = 1.0
 # Maximum pause (seconds) between receives on the control channel while they fail.
 CONTROL_RETRY_MAX = 2.0
 STORE_DOWN_HEADLINE = "Live updates paused"
@@ -189,15 +188,8 @@ class SessionWatcher:
 
     async def stop(self) -> None:
         """Cancel the poller and wait until it has ended."""
-        if self.task is None:
-            return
-        # Cancel again if the task swallowed a cancellation: a leave waits for this
-        # under the registry's lock, so a stuck watcher would block every join.
-        while not self.task.done():
-            self.task.cancel()
-            await asyncio.wait({self.task}, timeout=STOP_RETRY)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        if self.task is not None:
+            await cancel_and_wait(self.task)
 
     def nudge(self, stopping: bool = False) -> None:
         """Poll now instead of at the next tick, after something changed the session.
@@ -855,9 +847,7 @@ class WatcherRegistry:
 
     async def _stop_shared(self) -> None:
         if self._control_task is not None:
-            self._control_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._control_task
+            await cancel_and_wait(self._control_task)
             self._control_task = None
         if self.events is not None:
             await self.events.stop()

@@ -258,3 +258,27 @@ async def test_viewers_recover_when_redis_is_emptied(team, api, opencode_server)
     for viewer in viewers:
         await receive_until(viewer, "Scripted reply to: after the flush")
         await viewer.close()
+
+
+async def test_viewer_churn_leaves_processes_working(team, api, opencode_server):
+    session = await sync_to_async(api.create_session)(opencode_server.workspaces[0])
+    session_id = session["id"]
+    await sync_to_async(api.send_prompt)(session_id, "stream through churn [[slow]]")
+
+    async def churn(process: services.Daphne, seed: int) -> None:
+        for round_number in range(15):
+            viewer = await connect(
+                services.websocket_url(process.url, session_id),
+                **services.websocket_options(process.url, team.session_cookie),
+            )
+            await asyncio.sleep(0.01 * ((seed + round_number) % 7))
+            await viewer.close()
+
+    await asyncio.gather(
+        *(churn(process, seed) for seed in range(4) for process in team.processes)
+    )
+
+    # Every process still takes new viewers and brings them up to date.
+    for process in team.processes:
+        viewer = await open_viewer(team, process, session_id)
+        await viewer.close()
