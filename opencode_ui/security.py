@@ -51,7 +51,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         "Your form could not be sent because its security token is missing or out "
         "of date. Reload the page and try again; what you typed is still in the form."
     )
-    return refusal(request, "Form not sent", message, status=403, form_sent=True)
+    return rejected_response(
+        request, "Form not sent", message, status=403, form_sent=True
+    )
 
 
 class SharedStoreOutageMiddleware:
@@ -85,12 +87,12 @@ class SharedStoreOutageMiddleware:
             "The dashboard cannot reach Redis, the store its processes share. "
             f"{retry} If this goes on, tell whoever runs the dashboard."
         )
-        return refusal(
+        return rejected_response(
             request, "Dashboard store unavailable", message, 503, form_sent=form_sent
         )
 
 
-def refusal(
+def rejected_response(
     request: HttpRequest,
     heading: str,
     message: str,

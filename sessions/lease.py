@@ -98,7 +98,7 @@ class RedisLease:
 
     async def acquire(self) -> bool:
         try:
-            taken = await self.client.set(
+            created = await self.client.set(
                 self.key, self.token, nx=True, px=self._ttl_ms
             )
         except RedisError as error:
@@ -108,7 +108,7 @@ class RedisLease:
             return False
         self._failing = False
         # A restart of the same holder's poller finds its own key still there.
-        return bool(taken) or await self.renew()
+        return bool(created) or await self.renew()
 
     async def renew(self) -> bool:
         """Extend the lease; return False if it is lost or Redis cannot be reached."""

@@ -1,9 +1,9 @@
 """Stopping background tasks that may ignore a cancellation.
 
 Some awaits drop a cancellation that arrives just as they finish: `asyncio.wait_for`
-on Python 3.11 returns the result instead, and library code can do the same. The
-watcher registry stops its tasks while it holds the lock that every join and leave
-waits for, so one task that never ends would stop live updates for the whole
+on Python 3.11 returns the result instead, and other library code may do the same.
+The watcher registry stops its tasks while it holds the lock that every join and
+leave waits for, so one task that never ends would stop live updates for the whole
 process.
 """
 
@@ -21,7 +21,7 @@ CANCEL_ATTEMPTS = 10
 
 
 async def cancel_and_wait(task: asyncio.Task) -> None:
-    """Cancel TASK until it has ended; after CANCEL_ATTEMPTS tries, log and move on."""
+    """Cancel TASK until it has ended. After CANCEL_ATTEMPTS tries, log an error."""
     for _ in range(CANCEL_ATTEMPTS):
         if task.done():
             break

@@ -72,7 +72,7 @@ def nudge_watcher(session_id: str, stopping: bool = False) -> None:
     """Ask the session's poller, in whichever process runs it, to poll now.
 
     A nudge only hurries the poller, so when the channel layer fails the change
-    the user made still stands and shows at the next scheduled poll.
+    the user made still takes effect and shows at the next scheduled poll.
     """
     try:
         async_to_sync(request_poll)(session_id, stopping)

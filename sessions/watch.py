@@ -232,25 +232,23 @@ class SessionWatcher:
             # viewer gets only the reason that poll failed, if it did.
             if self._error is not None:
                 await self.channel_layer.send(
-                    via,
-                    {
-                        "type": "session.relay",
-                        "session_id": self.session_id,
-                        "html": self.banner_html(),
-                        "to": viewer_id,
-                    },
+                    via, self._relay_message(self.banner_html(), viewer_id)
                 )
             return
         async with self._send_lock:
             await self.channel_layer.send(
-                via,
-                {
-                    "type": "session.relay",
-                    "session_id": self.session_id,
-                    "html": self.full_state_html(),
-                    "to": viewer_id,
-                },
+                via, self._relay_message(self.full_state_html(), viewer_id)
             )
+
+    def _relay_message(self, html: str, to: str = "") -> dict[str, str]:
+        """Build the channel-layer message that carries HTML to viewers' processes.
+
+        With TO, the receiving process hands it to that one viewer only.
+        """
+        message = {"type": "session.relay", "session_id": self.session_id, "html": html}
+        if to:
+            message["to"] = to
+        return message
 
     def banner_html(self) -> str:
         """Render the banner this process's viewers should show for this session."""
@@ -652,10 +650,7 @@ class SessionWatcher:
         return control + "".join(self._message_html[item][1] for item in shown)
 
     async def _send_group(self, html: str) -> None:
-        await self.channel_layer.group_send(
-            self.group,
-            {"type": "session.relay", "session_id": self.session_id, "html": html},
-        )
+        await self.channel_layer.group_send(self.group, self._relay_message(html))
 
     # Streamed text
 

@@ -284,7 +284,7 @@ def test_proxy_error_page_keeps_form(page: Page):
     page.get_by_role("button", name="Start session").click()
     expect(page).to_have_url(re.compile(r"/sessions/ses_\w+/$"))
 
-    # What nginx sends when no daphne process answers.
+    # What nginx returns when no daphne process responds.
     fulfil_prompts(page, 502, {}, "<html><h1>502 Bad Gateway</h1></html>")
     composer = page.get_by_label("Message the agent")
     composer.fill("typed while the app is down")

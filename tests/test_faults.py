@@ -325,7 +325,7 @@ class FlakyLayer:
         return reply
 
 
-async def test_control_channel_survives_a_failed_receive(caplog):
+async def test_control_loop_survives_failed_receive(caplog):
     watcher = WatcherStub()
     control = WatcherRegistry()
     control.watchers["ses_flaky"] = watcher
@@ -457,7 +457,7 @@ async def test_leave_survives_a_cancelled_handler(
     await wait_until(lambda: session_id not in registry.watchers)
 
 
-async def test_watcher_stops_when_a_cancellation_is_swallowed():
+async def test_stop_survives_swallowed_cancellation():
     watcher = SessionWatcher("ses_stubborn", IdleClient, lease=CountingLease())
     swallowed = []
 

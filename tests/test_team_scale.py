@@ -215,13 +215,13 @@ async def test_live_updates_recover_after_redis_restarts(
         ]
         await wait_for_holder(team, session_id)
 
-        # The sockets stay open while Redis is down, and their pages say why
+        # The sockets stay open while Redis is down, and their pages show why
         # nothing moves.
         port = int(redis_server.url.rsplit(":", 1)[1].split("/")[0])
         redis_server.stop()
         for viewer in viewers:
             await receive_until(viewer, "Live updates paused")
-        # A page opened during the outage is told the same, and catches up later.
+        # A page opened during the outage gets the same banner, and catches up later.
         latecomer = await connect(
             services.websocket_url(processes[1].url, session_id),
             **services.websocket_options(processes[1].url, team.session_cookie),
