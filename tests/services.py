@@ -187,6 +187,23 @@ class Daphne:
                 self.process.wait()
 
 
+def app_environment(opencode_server, var_dir: Path, password: str) -> dict[str, str]:
+    """Return the environment of one app process on OPENCODE_SERVER, for tests.
+
+    The app keeps its SQLite database in VAR_DIR. PASSWORD is the superuser's, for
+    `prepare_database`.
+    """
+    return {
+        **os.environ,
+        "OPENCODE_UI_VAR_DIR": str(var_dir),
+        "OPENCODE_URL": opencode_server.url,
+        "OPENCODE_SERVER_PASSWORD": opencode_server.password,
+        "OPENCODE_WORKSPACES": ",".join(opencode_server.workspaces),
+        "OPENCODE_POLL_ACTIVE": "0.2",
+        "DJANGO_SUPERUSER_PASSWORD": password,
+    }
+
+
 def prepare_database(environment: dict[str, str], username: str) -> None:
     """Migrate the app's database and create a superuser (password in the environment).
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,59 +27,17 @@ USERNAME = "casey"
 PASSWORD = "casey-browser-password"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with code {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"daphne did not listen on {port} within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def live_app(opencode_server, tmp_path_factory):
     """Serve the app with daphne in its own process, database and var directory."""
     var_dir = tmp_path_factory.mktemp("ui-var")
-    environment = {
-        **os.environ,
-        "OPENCODE_UI_VAR_DIR": str(var_dir),
-        "OPENCODE_URL": opencode_server.url,
-        "OPENCODE_SERVER_PASSWORD": opencode_server.password,
-        "OPENCODE_WORKSPACES": ",".join(opencode_server.workspaces),
-        "OPENCODE_POLL_ACTIVE": "0.2",
-        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
-    }
+    environment = services.app_environment(opencode_server, var_dir, PASSWORD)
     services.prepare_database(environment, USERNAME)
-    port = _free_port()
-    log = open(var_dir / "daphne.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        + ["opencode_ui.asgi:application"],
-        cwd=REPO_DIR,
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    app = services.start_daphne(environment, var_dir / "daphne.log", REPO_DIR)
     try:
-        _wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
+        yield app.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        app.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 
@@ -18,15 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 @pytest.fixture
 def restartable_app(opencode_server, tmp_path):
-    environment = {
-        **os.environ,
-        "OPENCODE_UI_VAR_DIR": str(tmp_path / "var"),
-        "OPENCODE_URL": opencode_server.url,
-        "OPENCODE_SERVER_PASSWORD": opencode_server.password,
-        "OPENCODE_WORKSPACES": ",".join(opencode_server.workspaces),
-        "OPENCODE_POLL_ACTIVE": "0.2",
-        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
-    }
+    environment = services.app_environment(opencode_server, tmp_path / "var", PASSWORD)
     services.prepare_database(environment, USERNAME)
     log = tmp_path / "daphne.log"
     running = [services.start_daphne(environment, log, REPO_DIR)]
